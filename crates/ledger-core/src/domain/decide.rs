@@ -1,0 +1,423 @@
+//! The decision logic: given the state and a command, the events to record
+//! or the reason for refusing. Pure: no I/O, no clock, no randomness.
+
+use chrono::NaiveDate;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use super::error::DomainError;
+use super::events::{
+    BudgetAllocated, BudgetReallocated, CashReinsertionPaid, DonorRegistered, EntryReversed, EventBody, FundingCommitted,
+    FundingReceived, InKindGrantDelivered, MoneyEntry, ProgrammeRegistered, RATE_DECIMALS,
+};
+use super::state::{BudgetLineKey, ProgrammeInfo, State, money_text};
+use super::types::{
+    BeneficiaryRef, CountryCode, Currency, Dimension, DonorCode, Level, Money, PaymentMethod, ProgrammeCode, Seq, parse_text,
+};
+
+/// Most countries a programme may list.
+pub const PROGRAMME_COUNTRIES_MAX: usize = 64;
+
+/// Who received an in-kind grant: one returnee (by pseudonym) or a community.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    Beneficiary(BeneficiaryRef),
+    Community(String),
+}
+
+/// A request to change the ledger. Codes are already parsed; amounts are
+/// checked here against the programme's currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    RegisterDonor {
+        code: DonorCode,
+        name: String,
+        kind: String,
+    },
+    RegisterProgramme {
+        code: ProgrammeCode,
+        name: String,
+        currency: Currency,
+        countries: Vec<CountryCode>,
+        implementer: String,
+        starts_on: NaiveDate,
+        ends_on: NaiveDate,
+    },
+    CommitFunding {
+        programme: ProgrammeCode,
+        donor: DonorCode,
+        amount: Decimal,
+        reference: String,
+        committed_on: NaiveDate,
+    },
+    ReceiveFunding {
+        programme: ProgrammeCode,
+        donor: DonorCode,
+        amount: Decimal,
+        received_on: NaiveDate,
+    },
+    AllocateBudget {
+        programme: ProgrammeCode,
+        donor: DonorCode,
+        country: CountryCode,
+        amount: Decimal,
+    },
+    ReallocateBudget {
+        programme: ProgrammeCode,
+        donor: DonorCode,
+        from_country: CountryCode,
+        to_country: CountryCode,
+        amount: Decimal,
+        reason: String,
+    },
+    PayCash {
+        programme: ProgrammeCode,
+        donor: DonorCode,
+        country: CountryCode,
+        beneficiary: BeneficiaryRef,
+        amount: Decimal,
+        paid_amount: Decimal,
+        paid_currency: Currency,
+        method: PaymentMethod,
+        paid_on: NaiveDate,
+    },
+    DeliverInKind {
+        programme: ProgrammeCode,
+        donor: DonorCode,
+        country: CountryCode,
+        recipient: Recipient,
+        level: Level,
+        dimension: Dimension,
+        category: String,
+        description: String,
+        amount: Decimal,
+        delivered_on: NaiveDate,
+    },
+    Reverse {
+        seq: Seq,
+        reason: String,
+    },
+}
+
+/// What a reversal command targets, looked up by the caller before deciding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReversalTarget {
+    Missing,
+    Found(Box<EventBody>),
+}
+
+impl Command {
+    /// The seq a reversal targets, for the caller to look up.
+    pub fn reversal_seq(&self) -> Option<Seq> {
+        match self {
+            Command::Reverse { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+/// Decides one command. `target` must be given for `Command::Reverse`.
+pub fn decide(state: &State, command: &Command, target: Option<&ReversalTarget>) -> Result<EventBody, DomainError> {
+    match command {
+        Command::RegisterDonor { code, name, kind } => register_donor(state, code, name, kind),
+        Command::RegisterProgramme { code, name, currency, countries, implementer, starts_on, ends_on } => {
+            let registered = ProgrammeRegistered {
+                code: code.clone(),
+                name: parse_text("name", name)?,
+                currency: *currency,
+                countries: countries.clone(),
+                implementer: parse_text("implementer", implementer)?,
+                starts_on: *starts_on,
+                ends_on: *ends_on,
+            };
+            register_programme(state, registered)
+        }
+        Command::CommitFunding { programme, donor, amount, reference, committed_on } => {
+            let (_, money) = funding_of(state, programme, donor, *amount)?;
+            Ok(EventBody::Money(MoneyEntry::FundingCommitted(FundingCommitted {
+                programme: programme.clone(),
+                donor: donor.clone(),
+                amount: money.amount,
+                currency: money.currency,
+                reference: parse_text("reference", reference)?,
+                committed_on: *committed_on,
+            })))
+        }
+        Command::ReceiveFunding { programme, donor, amount, received_on } => {
+            let (_, money) = funding_of(state, programme, donor, *amount)?;
+            Ok(EventBody::Money(MoneyEntry::FundingReceived(FundingReceived {
+                programme: programme.clone(),
+                donor: donor.clone(),
+                amount: money.amount,
+                currency: money.currency,
+                received_on: *received_on,
+            })))
+        }
+        Command::AllocateBudget { programme, donor, country, amount } => allocate(state, programme, donor, *country, *amount),
+        Command::ReallocateBudget { programme, donor, from_country, to_country, amount, reason } => {
+            reallocate(state, programme, donor, (*from_country, *to_country), *amount, reason)
+        }
+        Command::PayCash { .. } => pay_cash(state, command),
+        Command::DeliverInKind { .. } => deliver_in_kind(state, command),
+        Command::Reverse { seq, reason } => {
+            let target = target.expect("the caller looks up the target of a reversal");
+            reverse(state, *seq, reason, target)
+        }
+    }
+}
+
+fn register_donor(state: &State, code: &DonorCode, name: &str, kind: &str) -> Result<EventBody, DomainError> {
+    if state.donors.contains(code) {
+        return Err(DomainError::DonorExists(code.to_string()));
+    }
+    Ok(EventBody::DonorRegistered(DonorRegistered {
+        code: code.clone(),
+        name: parse_text("name", name)?,
+        kind: parse_text("kind", kind)?,
+    }))
+}
+
+fn register_programme(state: &State, registered: ProgrammeRegistered) -> Result<EventBody, DomainError> {
+    if state.programmes.contains_key(&registered.code) {
+        return Err(DomainError::ProgrammeExists(registered.code.to_string()));
+    }
+    if registered.countries.is_empty() || registered.countries.len() > PROGRAMME_COUNTRIES_MAX {
+        return Err(DomainError::invalid("countries", format!("list 1 to {PROGRAMME_COUNTRIES_MAX} countries")));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(duplicate) = registered.countries.iter().find(|country| !seen.insert(**country)) {
+        return Err(DomainError::invalid("countries", format!("{duplicate} is listed twice")));
+    }
+    if registered.ends_on < registered.starts_on {
+        return Err(DomainError::invalid("ends_on", "must not be before starts_on".to_string()));
+    }
+    Ok(EventBody::ProgrammeRegistered(registered))
+}
+
+fn programme_of<'state>(state: &'state State, programme: &ProgrammeCode) -> Result<&'state ProgrammeInfo, DomainError> {
+    state.programmes.get(programme).ok_or_else(|| DomainError::UnknownProgramme(programme.to_string()))
+}
+
+/// Checks that programme and donor exist and that the amount is valid in the
+/// programme's currency.
+fn funding_of<'state>(
+    state: &'state State,
+    programme: &ProgrammeCode,
+    donor: &DonorCode,
+    amount: Decimal,
+) -> Result<(&'state ProgrammeInfo, Money), DomainError> {
+    let info = programme_of(state, programme)?;
+    if !state.donors.contains(donor) {
+        return Err(DomainError::UnknownDonor(donor.to_string()));
+    }
+    let money = Money::parse(amount, info.currency)?;
+    Ok((info, money))
+}
+
+fn check_country(info: &ProgrammeInfo, programme: &ProgrammeCode, country: CountryCode) -> Result<(), DomainError> {
+    if info.countries.contains(&country) {
+        Ok(())
+    } else {
+        Err(DomainError::CountryNotInProgramme { programme: programme.to_string(), country: country.to_string() })
+    }
+}
+
+fn line_key(programme: &ProgrammeCode, donor: &DonorCode, country: CountryCode) -> BudgetLineKey {
+    BudgetLineKey { programme: programme.clone(), donor: donor.clone(), country }
+}
+
+/// Refuses spending `money` from a line that has less available.
+fn check_available(state: &State, key: &BudgetLineKey, money: Money) -> Result<(), DomainError> {
+    let available = state.line(key).available();
+    if money.minor_units() > available {
+        return Err(DomainError::OverSpending {
+            line: key.to_string(),
+            available: money_text(available, money.currency),
+            requested: money.amount,
+            currency: money.currency.code(),
+        });
+    }
+    Ok(())
+}
+
+fn allocate(
+    state: &State,
+    programme: &ProgrammeCode,
+    donor: &DonorCode,
+    country: CountryCode,
+    amount: Decimal,
+) -> Result<EventBody, DomainError> {
+    let (info, money) = funding_of(state, programme, donor, amount)?;
+    check_country(info, programme, country)?;
+    let unallocated = state.funding(programme, donor).unallocated();
+    if money.minor_units() > unallocated {
+        return Err(DomainError::OverAllocation {
+            programme: programme.to_string(),
+            donor: donor.to_string(),
+            available: money_text(unallocated, money.currency),
+            requested: money.amount,
+            currency: money.currency.code(),
+        });
+    }
+    Ok(EventBody::Money(MoneyEntry::BudgetAllocated(BudgetAllocated {
+        programme: programme.clone(),
+        donor: donor.clone(),
+        country,
+        amount: money.amount,
+        currency: money.currency,
+    })))
+}
+
+fn reallocate(
+    state: &State,
+    programme: &ProgrammeCode,
+    donor: &DonorCode,
+    (from_country, to_country): (CountryCode, CountryCode),
+    amount: Decimal,
+    reason: &str,
+) -> Result<EventBody, DomainError> {
+    let (info, money) = funding_of(state, programme, donor, amount)?;
+    check_country(info, programme, from_country)?;
+    check_country(info, programme, to_country)?;
+    if from_country == to_country {
+        return Err(DomainError::invalid("to_country", "must differ from from_country".to_string()));
+    }
+    check_available(state, &line_key(programme, donor, from_country), money)?;
+    Ok(EventBody::Money(MoneyEntry::BudgetReallocated(BudgetReallocated {
+        programme: programme.clone(),
+        donor: donor.clone(),
+        from_country,
+        to_country,
+        amount: money.amount,
+        currency: money.currency,
+        reason: parse_text("reason", reason)?,
+    })))
+}
+
+fn pay_cash(state: &State, command: &Command) -> Result<EventBody, DomainError> {
+    let Command::PayCash { programme, donor, country, beneficiary, amount, paid_amount, paid_currency, method, paid_on } =
+        command
+    else {
+        unreachable!("pay_cash is called with a cash payment");
+    };
+    let (info, money) = funding_of(state, programme, donor, *amount)?;
+    check_country(info, programme, *country)?;
+    let paid = Money::parse(*paid_amount, *paid_currency)?;
+    if paid.currency == money.currency && paid.amount != money.amount {
+        return Err(DomainError::invalid(
+            "paid_amount",
+            format!("is in the programme's currency {} and must equal amount {}", money.currency, money.amount),
+        ));
+    }
+    check_available(state, &line_key(programme, donor, *country), money)?;
+    let rate = (paid.amount / money.amount).round_dp_with_strategy(RATE_DECIMALS, RoundingStrategy::MidpointNearestEven);
+    Ok(EventBody::Money(MoneyEntry::CashReinsertionPaid(CashReinsertionPaid {
+        programme: programme.clone(),
+        donor: donor.clone(),
+        country: *country,
+        beneficiary_ref: beneficiary.clone(),
+        amount: money.amount,
+        currency: money.currency,
+        paid_amount: paid.amount,
+        paid_currency: paid.currency,
+        rate: rate.normalize(),
+        method: *method,
+        paid_on: *paid_on,
+    })))
+}
+
+fn deliver_in_kind(state: &State, command: &Command) -> Result<EventBody, DomainError> {
+    let Command::DeliverInKind {
+        programme,
+        donor,
+        country,
+        recipient,
+        level,
+        dimension,
+        category,
+        description,
+        amount,
+        delivered_on,
+    } = command
+    else {
+        unreachable!("deliver_in_kind is called with an in-kind grant");
+    };
+    let (info, money) = funding_of(state, programme, donor, *amount)?;
+    check_country(info, programme, *country)?;
+    let (beneficiary_ref, community) = match (recipient, level) {
+        (Recipient::Beneficiary(reference), Level::Individual) => (Some(reference.clone()), None),
+        (Recipient::Community(name), Level::Community | Level::Structural) => (None, Some(parse_text("community", name)?)),
+        (Recipient::Beneficiary(_), _) => {
+            return Err(DomainError::invalid("level", "a grant to one returnee (case_id) has level individual".to_string()));
+        }
+        (Recipient::Community(_), Level::Individual) => {
+            return Err(DomainError::invalid("level", "a grant to a community has level community or structural".to_string()));
+        }
+    };
+    check_available(state, &line_key(programme, donor, *country), money)?;
+    Ok(EventBody::Money(MoneyEntry::InKindGrantDelivered(InKindGrantDelivered {
+        programme: programme.clone(),
+        donor: donor.clone(),
+        country: *country,
+        beneficiary_ref,
+        community,
+        level: *level,
+        dimension: *dimension,
+        category: parse_text("category", category)?,
+        description: parse_text("description", description)?,
+        amount: money.amount,
+        currency: money.currency,
+        delivered_on: *delivered_on,
+    })))
+}
+
+fn reverse(state: &State, seq: Seq, reason: &str, target: &ReversalTarget) -> Result<EventBody, DomainError> {
+    let reason = parse_text("reason", reason)?;
+    let entry = match target {
+        ReversalTarget::Missing => return Err(DomainError::UnknownSeq(seq)),
+        ReversalTarget::Found(body) => match body.as_ref() {
+            EventBody::Money(entry) => entry,
+            other => {
+                return Err(DomainError::NotReversible { seq, event_type: other.event_type().to_string() });
+            }
+        },
+    };
+    if state.reversed.contains(&seq) {
+        return Err(DomainError::AlreadyReversed { seq });
+    }
+    check_reversal_keeps_balances(state, seq, entry)?;
+    Ok(EventBody::EntryReversed(EntryReversed { reversed_seq: seq, reason, reversed: entry.clone() }))
+}
+
+/// Cancelling an entry must not leave any figure below zero: unallocated
+/// commitments, or the available amount of the budget line it fed.
+fn check_reversal_keeps_balances(state: &State, seq: Seq, entry: &MoneyEntry) -> Result<(), DomainError> {
+    let (amount, currency) = entry.amount();
+    let requested = Money::parse(amount, currency)?;
+    let refuse = |what: String, available: i64| DomainError::ReversalWouldGoNegative {
+        seq,
+        what,
+        available: money_text(available, currency),
+        requested: requested.amount,
+        currency: currency.code(),
+    };
+    let (programme, donor) = (entry.programme(), entry.donor());
+    let line_available = |country: CountryCode| {
+        let key = line_key(programme, donor, country);
+        (state.line(&key).available(), format!("budget line {key}"))
+    };
+    let (available, what) = match entry {
+        MoneyEntry::FundingCommitted(_) => {
+            let unallocated = state.funding(programme, donor).unallocated();
+            (unallocated, format!("the unallocated commitments of {donor} to {programme}"))
+        }
+        MoneyEntry::BudgetAllocated(event) => line_available(event.country),
+        MoneyEntry::BudgetReallocated(event) => line_available(event.to_country),
+        MoneyEntry::FundingReceived(_) | MoneyEntry::CashReinsertionPaid(_) | MoneyEntry::InKindGrantDelivered(_) => {
+            return Ok(());
+        }
+    };
+    if requested.minor_units() > available {
+        return Err(refuse(what, available));
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! Why the domain refused a command. Every refusal appends nothing.
+
+use rust_decimal::Decimal;
+
+use super::types::Seq;
+
+/// A refused command. `kind()` tells the API layer which status it maps to:
+/// `Invalid` 400, `Unknown` 404, `Conflict` 409, `MoneyRule` 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("amount {amount} {currency} must be strictly positive")]
+    NotPositive { amount: Decimal, currency: &'static str },
+    #[error(
+        "amount {amount} has more decimals than {currency} allows ({minor_units}); send it with at most {minor_units} decimals"
+    )]
+    TooManyDecimals { amount: Decimal, currency: &'static str, minor_units: u32 },
+    #[error("amount {amount} {currency} is larger than a single entry may carry")]
+    AmountTooLarge { amount: Decimal, currency: &'static str },
+    #[error("unknown donor {0}: register it first")]
+    UnknownDonor(String),
+    #[error("unknown programme {0}: register it first")]
+    UnknownProgramme(String),
+    #[error("country {country} does not belong to programme {programme}")]
+    CountryNotInProgramme { programme: String, country: String },
+    #[error("no event with seq {0}")]
+    UnknownSeq(Seq),
+    #[error("donor {0} is already registered")]
+    DonorExists(String),
+    #[error("programme {0} is already registered")]
+    ProgrammeExists(String),
+    #[error("programme {programme} is accounted in {expected}, not {given}")]
+    CurrencyMismatch { programme: String, expected: &'static str, given: &'static str },
+    #[error(
+        "donor {donor} has {available} {currency} of its commitments to {programme} left to allocate; {requested} {currency} requested"
+    )]
+    OverAllocation { programme: String, donor: String, available: Decimal, requested: Decimal, currency: &'static str },
+    #[error("budget line {line} has {available} {currency} available; {requested} {currency} requested")]
+    OverSpending { line: String, available: Decimal, requested: Decimal, currency: &'static str },
+    #[error(
+        "reversing seq {seq} would leave {what} negative: {available} {currency} available, {requested} {currency} to cancel"
+    )]
+    ReversalWouldGoNegative { seq: Seq, what: String, available: Decimal, requested: Decimal, currency: &'static str },
+    #[error("seq {seq} is a {event_type} event, which is not a money event and cannot be reversed")]
+    NotReversible { seq: Seq, event_type: String },
+    #[error("seq {seq} was already reversed")]
+    AlreadyReversed { seq: Seq },
+}
+
+/// The broad class of a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Invalid,
+    Unknown,
+    Conflict,
+    MoneyRule,
+}
+
+impl DomainError {
+    pub fn invalid(field: &'static str, message: String) -> Self {
+        DomainError::Invalid { field, message }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DomainError::Invalid { .. } | DomainError::AmountTooLarge { .. } => ErrorKind::Invalid,
+            DomainError::UnknownDonor(_) | DomainError::UnknownProgramme(_) | DomainError::UnknownSeq(_) => ErrorKind::Unknown,
+            DomainError::DonorExists(_) | DomainError::ProgrammeExists(_) => ErrorKind::Conflict,
+            DomainError::NotPositive { .. }
+            | DomainError::TooManyDecimals { .. }
+            | DomainError::CountryNotInProgramme { .. }
+            | DomainError::CurrencyMismatch { .. }
+            | DomainError::OverAllocation { .. }
+            | DomainError::OverSpending { .. }
+            | DomainError::ReversalWouldGoNegative { .. }
+            | DomainError::NotReversible { .. }
+            | DomainError::AlreadyReversed { .. } => ErrorKind::MoneyRule,
+        }
+    }
+}

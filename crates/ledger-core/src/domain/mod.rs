@@ -1,0 +1,18 @@
+//! The pure domain: validated types, the event catalogue, the decision logic
+//! and double-entry postings. Imports neither sqlx nor tokio.
+
+pub mod decide;
+pub mod error;
+pub mod events;
+pub mod postings;
+pub mod state;
+pub mod types;
+
+pub use decide::{Command, Recipient, ReversalTarget, decide};
+pub use error::{DomainError, ErrorKind};
+pub use events::{EventBody, MoneyEntry};
+pub use state::{BudgetLine, BudgetLineKey, Funding, State};
+pub use types::{BeneficiaryRef, CountryCode, Currency, DonorCode, Money, ProgrammeCode, Seq};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,359 @@
+//! Validated value types. Each is parsed once at the edge and trusted after.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::error::DomainError;
+
+/// Largest amount a single event may carry, in major units of its currency.
+/// Keeps every running total far from the `i64` range of minor units.
+pub const AMOUNT_MAJOR_UNITS_MAX: i64 = 1_000_000_000_000;
+/// Most decimals of an accepted currency: with `AMOUNT_MAJOR_UNITS_MAX`,
+/// an event carries at most 10^15 minor units.
+pub const CURRENCY_MINOR_UNITS_MAX: u32 = 3;
+/// Longest free-text field (names, reasons, descriptions), in characters.
+pub const TEXT_CHARS_MAX: usize = 500;
+/// Longest code (donor, programme), in characters.
+pub const CODE_CHARS_MAX: usize = 32;
+
+/// An ISO 4217 currency with its number of minor units (EUR 2, TND 3, XOF 0).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency(iso_currency::Currency);
+
+impl Currency {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let code = text.trim().to_ascii_uppercase();
+        let currency = iso_currency::Currency::from_code(&code)
+            .ok_or_else(|| DomainError::invalid("currency", format!("{text:?} is not an ISO 4217 currency code")))?;
+        match currency.exponent() {
+            None => {
+                return Err(DomainError::invalid("currency", format!("{code} has no minor units and is not a money currency")));
+            }
+            // Units of account with four decimals (CLF, UYW) are not paid out.
+            Some(minor_units) if u32::from(minor_units) > CURRENCY_MINOR_UNITS_MAX => {
+                return Err(DomainError::invalid(
+                    "currency",
+                    format!("{code} has more than {CURRENCY_MINOR_UNITS_MAX} decimals"),
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(Currency(currency))
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.0.code()
+    }
+
+    /// Number of decimals an amount in this currency may have.
+    pub fn minor_units(&self) -> u32 {
+        u32::from(self.0.exponent().unwrap_or(0))
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = DomainError;
+    fn try_from(text: String) -> Result<Self, DomainError> {
+        Currency::parse(&text)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(currency: Currency) -> String {
+        currency.code().to_string()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.code())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.code())
+    }
+}
+
+/// A strictly positive amount with no more decimals than its currency allows,
+/// carried at exactly the currency's scale ("350.00" EUR, "12.500" TND).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Money {
+    pub amount: Decimal,
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Validates `amount` for `currency`. More decimals than the currency has
+    /// are refused, never rounded.
+    pub fn parse(amount: Decimal, currency: Currency) -> Result<Self, DomainError> {
+        if amount <= Decimal::ZERO {
+            return Err(DomainError::NotPositive { amount, currency: currency.code() });
+        }
+        let normalized = amount.normalize();
+        if normalized.scale() > currency.minor_units() {
+            return Err(DomainError::TooManyDecimals { amount, currency: currency.code(), minor_units: currency.minor_units() });
+        }
+        if normalized > Decimal::from(AMOUNT_MAJOR_UNITS_MAX) {
+            return Err(DomainError::AmountTooLarge { amount, currency: currency.code() });
+        }
+        let mut exact = normalized;
+        exact.rescale(currency.minor_units());
+        Ok(Money { amount: exact, currency })
+    }
+
+    /// The amount in minor units (cents, millimes, francs).
+    pub fn minor_units(&self) -> i64 {
+        to_minor_units(self.amount, self.currency)
+    }
+
+    pub fn from_minor_units(minor: i64, currency: Currency) -> Decimal {
+        Decimal::new(minor, currency.minor_units())
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{} {}", self.amount, self.currency)
+    }
+}
+
+/// Converts an amount already valid for `currency` to minor units.
+pub fn to_minor_units(amount: Decimal, currency: Currency) -> i64 {
+    let mut scaled = amount;
+    scaled.rescale(currency.minor_units());
+    let mantissa = scaled.mantissa();
+    assert!(mantissa.unsigned_abs() <= i64::MAX as u128, "amount out of the minor-unit range");
+    mantissa as i64
+}
+
+/// Formats minor units of `currency` as a decimal string at the currency's scale.
+pub fn format_minor_units(minor: i64, currency: Currency) -> String {
+    Decimal::new(minor, currency.minor_units()).to_string()
+}
+
+/// An ISO 3166-1 alpha-2 country code (alpha-3 is accepted and converted).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let code = text.trim().to_ascii_uppercase();
+        let country = match code.len() {
+            2 => isocountry::CountryCode::for_alpha2(&code).ok(),
+            3 => isocountry::CountryCode::for_alpha3(&code).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| DomainError::invalid("country", format!("{text:?} is not an ISO 3166-1 country code")))?;
+        let alpha2 = country.alpha2().as_bytes();
+        Ok(CountryCode([alpha2[0], alpha2[1]]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("country codes are ASCII")
+    }
+}
+
+impl TryFrom<String> for CountryCode {
+    type Error = DomainError;
+    fn try_from(text: String) -> Result<Self, DomainError> {
+        CountryCode::parse(&text)
+    }
+}
+
+impl From<CountryCode> for String {
+    fn from(country: CountryCode) -> String {
+        country.as_str().to_string()
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CountryCode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+fn parse_code(field: &'static str, text: &str) -> Result<String, DomainError> {
+    let code = text.trim().to_ascii_uppercase();
+    let valid_characters =
+        code.bytes().all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'_');
+    let starts_well = code.bytes().next().is_some_and(|byte| byte.is_ascii_alphanumeric());
+    if code.is_empty() || code.len() > CODE_CHARS_MAX || !valid_characters || !starts_well {
+        return Err(DomainError::invalid(
+            field,
+            format!("{text:?} is not a code: use 1 to {CODE_CHARS_MAX} letters, digits, '-' or '_'"),
+        ));
+    }
+    Ok(code)
+}
+
+macro_rules! code_type {
+    ($name:ident, $field:literal) => {
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<Self, DomainError> {
+                parse_code($field, text).map($name)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = DomainError;
+            fn try_from(text: String) -> Result<Self, DomainError> {
+                $name::parse(&text)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(code: $name) -> String {
+                code.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(&self.0)
+            }
+        }
+    };
+}
+
+code_type!(DonorCode, "donor");
+code_type!(ProgrammeCode, "programme");
+
+/// Validated free text: trimmed, non-empty, bounded, no control characters.
+pub fn parse_text(field: &'static str, text: &str) -> Result<String, DomainError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty".to_string()));
+    }
+    if trimmed.chars().count() > TEXT_CHARS_MAX {
+        return Err(DomainError::invalid(field, format!("is longer than {TEXT_CHARS_MAX} characters")));
+    }
+    if trimmed.chars().any(|character| character.is_control() && character != '\n') {
+        return Err(DomainError::invalid(field, "contains control characters".to_string()));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A returnee's pseudonym: HMAC-SHA256 of the normalised case id under the
+/// pseudonymisation key, as 64 lower-case hex characters. See `keys`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BeneficiaryRef(String);
+
+impl BeneficiaryRef {
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        BeneficiaryRef(hex::encode(digest))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let valid = text.len() == 64 && text.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+        if !valid {
+            return Err(DomainError::invalid("beneficiary_ref", "is not 64 lower-case hex characters".to_string()));
+        }
+        Ok(BeneficiaryRef(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for BeneficiaryRef {
+    type Error = DomainError;
+    fn try_from(text: String) -> Result<Self, DomainError> {
+        BeneficiaryRef::parse(&text)
+    }
+}
+
+impl From<BeneficiaryRef> for String {
+    fn from(reference: BeneficiaryRef) -> String {
+        reference.0
+    }
+}
+
+impl fmt::Display for BeneficiaryRef {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for BeneficiaryRef {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// How a cash payment reached the returnee.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    CashInHand,
+    MobileMoney,
+    BankTransfer,
+}
+
+/// Who an in-kind grant served.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Individual,
+    Community,
+    Structural,
+}
+
+/// Which need an in-kind grant addressed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Economic,
+    Social,
+    Psychosocial,
+}
+
+impl Level {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Individual => "individual",
+            Level::Community => "community",
+            Level::Structural => "structural",
+        }
+    }
+}
+
+impl Dimension {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Dimension::Economic => "economic",
+            Dimension::Social => "social",
+            Dimension::Psychosocial => "psychosocial",
+        }
+    }
+}
+
+/// The position of an event in the one global chain: 1, 2, 3, ...
+pub type Seq = u64;

@@ -1,0 +1,321 @@
+//! Secret keys that live outside the database: the chain's HMAC keys (one
+//! active, older ones kept to verify old events), the pseudonymisation key
+//! and the checkpoint signing key.
+//!
+//! They come from the environment (`LEDGER_HMAC_KEY`, `LEDGER_HMAC_RETIRED_KEYS`,
+//! `LEDGER_PSEUDONYM_KEY`, `LEDGER_CHECKPOINT_KEY`, hex) or from a key file
+//! (JSON, mode 0600), by default created beside an embedded database.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{BeneficiaryRef, DomainError};
+
+pub const KEY_BYTES: usize = 32;
+/// Longest case id accepted, in characters, after normalisation.
+pub const CASE_ID_CHARS_MAX: usize = 64;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{name} must be {KEY_BYTES} bytes written as {} hex characters", KEY_BYTES * 2)]
+    BadHex { name: String },
+    #[error("key file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("no keys: set LEDGER_HMAC_KEY and LEDGER_PSEUDONYM_KEY (64 hex characters each), or LEDGER_KEY_FILE to a key file")]
+    Missing,
+    #[error("could not draw random bytes for a new key: {0}")]
+    Random(String),
+}
+
+/// Why a tag does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagError {
+    #[error("unknown key id {0}")]
+    UnknownKey(String),
+    #[error("tag does not match the hash under key {0}")]
+    BadTag(String),
+}
+
+/// A 32-byte secret with a public id derived from it.
+#[derive(Clone)]
+pub struct SecretKey {
+    pub id: String,
+    secret: [u8; KEY_BYTES],
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "SecretKey({}, ..)", self.id)
+    }
+}
+
+impl SecretKey {
+    pub fn from_bytes(secret: [u8; KEY_BYTES]) -> Self {
+        let digest = Sha256::new().chain_update(b"reintegration-ledger key id\n").chain_update(secret).finalize();
+        SecretKey { id: hex::encode(&digest[..8]), secret }
+    }
+
+    pub fn parse_hex(name: &str, text: &str) -> Result<Self, KeyError> {
+        let bytes = hex::decode(text.trim()).map_err(|_| KeyError::BadHex { name: name.to_string() })?;
+        let secret: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| KeyError::BadHex { name: name.to_string() })?;
+        Ok(SecretKey::from_bytes(secret))
+    }
+
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut secret = [0u8; KEY_BYTES];
+        getrandom::getrandom(&mut secret).map_err(|error| KeyError::Random(error.to_string()))?;
+        Ok(SecretKey::from_bytes(secret))
+    }
+
+    pub fn secret_hex(&self) -> String {
+        hex::encode(self.secret)
+    }
+
+    pub fn secret(&self) -> &[u8; KEY_BYTES] {
+        &self.secret
+    }
+
+    fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// All keys the ledger uses.
+#[derive(Clone, Debug)]
+pub struct KeyRing {
+    pub active_hmac: SecretKey,
+    pub retired_hmac: Vec<SecretKey>,
+    pub pseudonym: SecretKey,
+    pub checkpoint: SecretKey,
+}
+
+impl KeyRing {
+    pub fn generate() -> Result<Self, KeyError> {
+        Ok(KeyRing {
+            active_hmac: SecretKey::generate()?,
+            retired_hmac: Vec::new(),
+            pseudonym: SecretKey::generate()?,
+            checkpoint: SecretKey::generate()?,
+        })
+    }
+
+    /// The HMAC-SHA256 tag of an event hash under the active key.
+    pub fn tag(&self, hash: &[u8; 32]) -> (String, [u8; 32]) {
+        (self.active_hmac.id.clone(), self.active_hmac.mac(hash))
+    }
+
+    /// Checks a tag in constant time with the key its id names.
+    pub fn verify_tag(&self, key_id: &str, hash: &[u8; 32], tag: &[u8]) -> Result<(), TagError> {
+        let key = std::iter::once(&self.active_hmac)
+            .chain(&self.retired_hmac)
+            .find(|key| key.id == key_id)
+            .ok_or_else(|| TagError::UnknownKey(key_id.to_string()))?;
+        let mut mac = HmacSha256::new_from_slice(&key.secret).expect("HMAC takes keys of any length");
+        mac.update(hash);
+        mac.verify_slice(tag).map_err(|_| TagError::BadTag(key_id.to_string()))
+    }
+
+    /// Makes a new active HMAC key; the old one is kept to verify old events.
+    pub fn rotate_hmac(&mut self) -> Result<(), KeyError> {
+        let new_key = SecretKey::generate()?;
+        let old_key = std::mem::replace(&mut self.active_hmac, new_key);
+        self.retired_hmac.push(old_key);
+        Ok(())
+    }
+
+    /// The beneficiary ref of a case id. Neither the case id nor any part of
+    /// it appears in an error.
+    /// A keyed fingerprint of a request (for idempotency records): a request
+    /// may carry a case id, so a plain hash of it could be reversed by
+    /// guessing case ids; under the pseudonymisation key it cannot.
+    pub fn request_fingerprint(&self, request: &[u8]) -> [u8; 32] {
+        let mut message = b"reintegration-ledger request\n".to_vec();
+        message.extend_from_slice(request);
+        self.pseudonym.mac(&message)
+    }
+
+    pub fn pseudonymise(&self, case_id: &str) -> Result<BeneficiaryRef, DomainError> {
+        let normalised = normalise_case_id(case_id)?;
+        Ok(BeneficiaryRef::from_digest(self.pseudonym.mac(normalised.as_bytes())))
+    }
+
+    /// Reads keys from the environment if `LEDGER_HMAC_KEY` is set, otherwise
+    /// from `key_file` (created with fresh keys when `create` and missing).
+    pub fn load(key_file: Option<&Path>, create: bool) -> Result<Self, KeyError> {
+        if let Ok(active) = std::env::var("LEDGER_HMAC_KEY") {
+            return Self::from_env(&active);
+        }
+        let path = match std::env::var_os("LEDGER_KEY_FILE") {
+            Some(path) => PathBuf::from(path),
+            None => key_file.ok_or(KeyError::Missing)?.to_path_buf(),
+        };
+        if path.exists() {
+            return Self::read_file(&path);
+        }
+        if !create {
+            return Err(KeyError::File { path, message: "does not exist".to_string() });
+        }
+        let ring = Self::generate()?;
+        ring.write_file(&path)?;
+        Ok(ring)
+    }
+
+    fn from_env(active: &str) -> Result<Self, KeyError> {
+        let variable = |name: &str| std::env::var(name).map_err(|_| KeyError::Missing);
+        let retired = std::env::var("LEDGER_HMAC_RETIRED_KEYS").unwrap_or_default();
+        let retired_hmac = retired
+            .split(',')
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| SecretKey::parse_hex("LEDGER_HMAC_RETIRED_KEYS", text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let checkpoint = match std::env::var("LEDGER_CHECKPOINT_KEY") {
+            Ok(text) => SecretKey::parse_hex("LEDGER_CHECKPOINT_KEY", &text)?,
+            // Without a configured signing key, derive one that is stable for these keys.
+            Err(_) => SecretKey::from_bytes(SecretKey::parse_hex("LEDGER_HMAC_KEY", active)?.mac(b"checkpoint signing key")),
+        };
+        Ok(KeyRing {
+            active_hmac: SecretKey::parse_hex("LEDGER_HMAC_KEY", active)?,
+            retired_hmac,
+            pseudonym: SecretKey::parse_hex("LEDGER_PSEUDONYM_KEY", &variable("LEDGER_PSEUDONYM_KEY")?)?,
+            checkpoint,
+        })
+    }
+
+    pub fn read_file(path: &Path) -> Result<Self, KeyError> {
+        let file_error = |message: String| KeyError::File { path: path.to_path_buf(), message };
+        let text = std::fs::read_to_string(path).map_err(|error| file_error(error.to_string()))?;
+        let file: KeyFile = serde_json::from_str(&text).map_err(|error| file_error(error.to_string()))?;
+        let retired_hmac = file
+            .retired_hmac_keys
+            .iter()
+            .map(|text| SecretKey::parse_hex("retired_hmac_keys", text))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(KeyRing {
+            active_hmac: SecretKey::parse_hex("hmac_key", &file.hmac_key)?,
+            retired_hmac,
+            pseudonym: SecretKey::parse_hex("pseudonym_key", &file.pseudonym_key)?,
+            checkpoint: SecretKey::parse_hex("checkpoint_key", &file.checkpoint_key)?,
+        })
+    }
+
+    /// Writes the key file with mode 0600 (owner read and write only).
+    pub fn write_file(&self, path: &Path) -> Result<(), KeyError> {
+        let file = KeyFile {
+            hmac_key: self.active_hmac.secret_hex(),
+            retired_hmac_keys: self.retired_hmac.iter().map(SecretKey::secret_hex).collect(),
+            pseudonym_key: self.pseudonym.secret_hex(),
+            checkpoint_key: self.checkpoint.secret_hex(),
+        };
+        let text = serde_json::to_string_pretty(&file).expect("key files serialize");
+        write_private_file(path, text.as_bytes())
+            .map_err(|error| KeyError::File { path: path.to_path_buf(), message: error.to_string() })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    hmac_key: String,
+    #[serde(default)]
+    retired_hmac_keys: Vec<String>,
+    pseudonym_key: String,
+    checkpoint_key: String,
+}
+
+fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension("keys.tmp");
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Normalises a case id: surrounding and inner whitespace removed, upper case.
+/// So " mar-2024 0012 " and "MAR-20240012" give the same beneficiary ref.
+pub fn normalise_case_id(case_id: &str) -> Result<String, DomainError> {
+    let normalised: String =
+        case_id.chars().filter(|character| !character.is_whitespace()).flat_map(char::to_uppercase).collect();
+    if normalised.is_empty() {
+        return Err(DomainError::invalid("case_id", "must not be empty".to_string()));
+    }
+    if normalised.chars().count() > CASE_ID_CHARS_MAX {
+        return Err(DomainError::invalid("case_id", format!("is longer than {CASE_ID_CHARS_MAX} characters")));
+    }
+    if normalised.chars().any(char::is_control) {
+        return Err(DomainError::invalid("case_id", "contains control characters".to_string()));
+    }
+    Ok(normalised)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> KeyRing {
+        KeyRing {
+            active_hmac: SecretKey::from_bytes([1; 32]),
+            retired_hmac: vec![],
+            pseudonym: SecretKey::from_bytes([2; 32]),
+            checkpoint: SecretKey::from_bytes([3; 32]),
+        }
+    }
+
+    #[test]
+    fn the_same_case_id_always_gives_the_same_ref_whatever_its_spacing_and_case() {
+        let ring = ring();
+        let first = ring.pseudonymise(" mar-2024 0012 ").unwrap();
+        assert_eq!(first, ring.pseudonymise("MAR-20240012").unwrap());
+        assert_ne!(first, ring.pseudonymise("MAR-20240013").unwrap());
+        assert!(!first.as_str().contains("MAR"));
+    }
+
+    #[test]
+    fn a_bad_case_id_error_never_repeats_the_case_id() {
+        let long = "SECRETCASE".repeat(10);
+        let message = ring().pseudonymise(&long).unwrap_err().to_string();
+        assert!(!message.contains("SECRETCASE"), "{message}");
+        assert!(ring().pseudonymise("   ").is_err());
+    }
+
+    #[test]
+    fn events_tagged_with_a_retired_key_still_verify_after_rotation() {
+        let mut ring = ring();
+        let hash = [9u8; 32];
+        let (old_id, old_tag) = ring.tag(&hash);
+        ring.rotate_hmac().unwrap();
+        let (new_id, new_tag) = ring.tag(&hash);
+        assert_ne!(old_id, new_id);
+        assert_eq!(ring.verify_tag(&old_id, &hash, &old_tag), Ok(()));
+        assert_eq!(ring.verify_tag(&new_id, &hash, &new_tag), Ok(()));
+        assert_eq!(ring.verify_tag(&new_id, &hash, &old_tag), Err(TagError::BadTag(new_id.clone())));
+        assert_eq!(ring.verify_tag("0000", &hash, &old_tag), Err(TagError::UnknownKey("0000".to_string())));
+    }
+
+    #[test]
+    fn a_key_file_is_private_and_reads_back_the_same_keys() {
+        use std::os::unix::fs::PermissionsExt;
+        let directory = std::env::temp_dir().join(format!("ledger-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("ledger.db.keys");
+        let mut written = ring();
+        written.rotate_hmac().unwrap();
+        written.write_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let read = KeyRing::read_file(&path).unwrap();
+        assert_eq!(read.active_hmac.id, written.active_hmac.id);
+        assert_eq!(read.retired_hmac[0].id, written.retired_hmac[0].id);
+        assert_eq!(read.pseudonym.secret(), written.pseudonym.secret());
+        std::fs::remove_dir_all(&directory).unwrap();
+    }
+}

@@ -1,0 +1,326 @@
+//! The append path: many units of work in one transaction (group commit).
+//! Each unit is all or nothing; a refused unit leaves no trace.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Connection, Row};
+use uuid::Uuid;
+
+use super::{Projector, StoreError, record_from_row, seq_to_i64};
+use crate::chain::{EventRecord, GENESIS_PREV_HASH, HashedFields, event_hash};
+use crate::domain::{Command, DomainError, EventBody, ReversalTarget, Seq, State, decide};
+use crate::keys::KeyRing;
+
+/// Events written per INSERT statement.
+pub const INSERT_ROWS_MAX: usize = 400;
+/// Commands one unit (one request) may carry.
+pub const UNIT_COMMANDS_MAX: usize = 1_000;
+
+/// A client's claim on an Idempotency-Key: the key and a hash of its request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// One request's commands, appended all together or not at all.
+#[derive(Clone, Debug)]
+pub struct AppendUnit {
+    pub actor: String,
+    pub commands: Vec<Command>,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// What a client is told about one appended event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub seq: Seq,
+    pub id: Uuid,
+    pub hash: String,
+    pub recorded_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnitOutcome {
+    Appended(Vec<Receipt>),
+    /// The same Idempotency-Key and request were seen before: the first answer.
+    Replayed(Vec<Receipt>),
+    /// The Idempotency-Key was used before with a different request.
+    IdempotencyConflict,
+    /// Command `index` of the unit was refused; nothing of the unit was kept.
+    Refused {
+        index: usize,
+        error: DomainError,
+    },
+}
+
+pub(crate) struct Head {
+    pub seq: Seq,
+    pub hash: [u8; 32],
+    pub recorded_at: String,
+}
+
+pub(crate) async fn read_head(connection: &mut AnyConnection) -> Result<Head, StoreError> {
+    let row = sqlx::query("SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *connection)
+        .await?;
+    let Some(row) = row else {
+        return Ok(Head { seq: 0, hash: GENESIS_PREV_HASH, recorded_at: String::new() });
+    };
+    let seq = Seq::try_from(row.try_get::<i64, _>("seq")?).unwrap_or_default();
+    let hash = super::hex_field(seq, "hash", &row.try_get::<String, _>("hash")?)?;
+    Ok(Head { seq, hash, recorded_at: row.try_get("recorded_at")? })
+}
+
+/// Appends units of work. Keeps the decision state in memory between
+/// batches and reloads it whenever another writer moved the chain on.
+pub struct Appender {
+    store: super::Store,
+    keys: Arc<KeyRing>,
+    projector: Arc<dyn Projector>,
+    state: Option<State>,
+}
+
+/// Everything a batch has decided and not yet written.
+struct Batch {
+    state: State,
+    head: Head,
+    events: Vec<(EventRecord, EventBody)>,
+    idempotency: Vec<(String, IdempotencyClaim, Vec<Receipt>)>,
+}
+
+impl Appender {
+    pub fn new(store: super::Store, keys: Arc<KeyRing>, projector: Arc<dyn Projector>) -> Self {
+        Appender { store, keys, projector, state: None }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Appends the units in one transaction, in order. A refused unit does
+    /// not stop the others. A database error fails the whole batch.
+    pub async fn append(&mut self, units: &[AppendUnit]) -> Result<Vec<UnitOutcome>, StoreError> {
+        let result = self.append_in_transaction(units).await;
+        if result.is_err() {
+            // The in-memory state may hold events that were never committed.
+            self.state = None;
+        }
+        result
+    }
+
+    async fn append_in_transaction(&mut self, units: &[AppendUnit]) -> Result<Vec<UnitOutcome>, StoreError> {
+        let mut connection = self.store.pool().acquire().await?;
+        let mut transaction = connection.begin().await?;
+        // Queue behind any other writer, on this server or another.
+        super::lock_chain(&mut transaction).await?;
+        let head = read_head(&mut transaction).await?;
+        let state = match self.state.take() {
+            Some(state) if state.head_seq == head.seq => state,
+            _ => {
+                let mut state = self.projector.load_state(&mut transaction).await?;
+                state.head_seq = head.seq;
+                state
+            }
+        };
+        let mut batch = Batch { state, head, events: Vec::new(), idempotency: Vec::new() };
+        let mut outcomes = Vec::with_capacity(units.len());
+        for unit in units {
+            outcomes.push(self.decide_unit(&mut transaction, &mut batch, unit).await?);
+        }
+        if !batch.events.is_empty() {
+            insert_events(&mut transaction, &batch.events).await?;
+            self.projector.apply(&mut transaction, &batch.events).await?;
+            insert_idempotency(&mut transaction, &batch.idempotency).await?;
+        }
+        transaction.commit().await.map_err(conflict_or_database)?;
+        self.state = Some(batch.state);
+        Ok(outcomes)
+    }
+
+    async fn decide_unit(
+        &self,
+        connection: &mut AnyConnection,
+        batch: &mut Batch,
+        unit: &AppendUnit,
+    ) -> Result<UnitOutcome, StoreError> {
+        if let Some(claim) = &unit.idempotency {
+            if let Some(outcome) = find_idempotent_answer(connection, batch, &unit.actor, claim).await? {
+                return Ok(outcome);
+            }
+        }
+        let first_new = batch.events.len();
+        let saved_state = (unit.commands.len() > 1).then(|| batch.state.clone());
+        let saved_head = (batch.head.seq, batch.head.hash, batch.head.recorded_at.clone());
+        for (index, command) in unit.commands.iter().enumerate() {
+            let target = match command.reversal_seq() {
+                Some(seq) => Some(find_target(connection, batch, seq).await?),
+                None => None,
+            };
+            match decide(&batch.state, command, target.as_ref()) {
+                Ok(body) => self.push_event(batch, &unit.actor, body),
+                Err(error) => {
+                    batch.events.truncate(first_new);
+                    if let Some(saved_state) = saved_state {
+                        batch.state = saved_state;
+                    }
+                    (batch.head.seq, batch.head.hash, batch.head.recorded_at) = saved_head;
+                    return Ok(UnitOutcome::Refused { index, error });
+                }
+            }
+        }
+        let receipts: Vec<Receipt> = batch.events[first_new..].iter().map(|(record, _)| receipt_of(record)).collect();
+        if let Some(claim) = &unit.idempotency {
+            batch.idempotency.push((unit.actor.clone(), claim.clone(), receipts.clone()));
+        }
+        Ok(UnitOutcome::Appended(receipts))
+    }
+
+    /// Chains, hashes and tags a decided event and folds it into the state.
+    fn push_event(&self, batch: &mut Batch, actor: &str, body: EventBody) {
+        let seq = batch.head.seq + 1;
+        // Recorded times never go backwards along the chain, whatever the clock does.
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let recorded_at = if now < batch.head.recorded_at { batch.head.recorded_at.clone() } else { now };
+        let payload = body.payload_json();
+        let id = Uuid::now_v7();
+        let fields = HashedFields {
+            seq,
+            id,
+            recorded_at: &recorded_at,
+            actor,
+            event_type: body.event_type(),
+            version: body.version(),
+            payload: &payload,
+            prev_hash: &batch.head.hash,
+        };
+        let hash = event_hash(&fields);
+        let (key_id, tag) = self.keys.tag(&hash);
+        let record = EventRecord {
+            seq,
+            id,
+            recorded_at: recorded_at.clone(),
+            actor: actor.to_string(),
+            event_type: body.event_type().to_string(),
+            version: body.version(),
+            payload,
+            prev_hash: batch.head.hash,
+            hash,
+            key_id,
+            tag,
+        };
+        batch.state.apply(seq, &body);
+        batch.head = Head { seq, hash, recorded_at };
+        batch.events.push((record, body));
+    }
+}
+
+fn receipt_of(record: &EventRecord) -> Receipt {
+    Receipt { seq: record.seq, id: record.id, hash: hex::encode(record.hash), recorded_at: record.recorded_at.clone() }
+}
+
+/// A unique violation on commit means another writer took the position.
+fn conflict_or_database(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(database_error) if database_error.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(error),
+    }
+}
+
+async fn find_idempotent_answer(
+    connection: &mut AnyConnection,
+    batch: &Batch,
+    actor: &str,
+    claim: &IdempotencyClaim,
+) -> Result<Option<UnitOutcome>, StoreError> {
+    let pending = batch
+        .idempotency
+        .iter()
+        .find(|(pending_actor, pending_claim, _)| pending_actor == actor && pending_claim.key == claim.key);
+    let (request_hash, receipts) = match pending {
+        Some((_, pending_claim, receipts)) => (pending_claim.request_hash.clone(), receipts.clone()),
+        None => {
+            let row = sqlx::query("SELECT request_hash, receipts FROM idempotency WHERE actor = $1 AND key = $2")
+                .bind(actor)
+                .bind(&claim.key)
+                .fetch_optional(&mut *connection)
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            let receipts_text: String = row.try_get("receipts")?;
+            let receipts = serde_json::from_str(&receipts_text)
+                .map_err(|error| StoreError::Corrupt { seq: 0, message: format!("idempotency record: {error}") })?;
+            (row.try_get("request_hash")?, receipts)
+        }
+    };
+    if request_hash == claim.request_hash {
+        Ok(Some(UnitOutcome::Replayed(receipts)))
+    } else {
+        Ok(Some(UnitOutcome::IdempotencyConflict))
+    }
+}
+
+async fn find_target(connection: &mut AnyConnection, batch: &Batch, seq: Seq) -> Result<ReversalTarget, StoreError> {
+    if let Some((_, body)) = batch.events.iter().find(|(record, _)| record.seq == seq) {
+        return Ok(ReversalTarget::Found(Box::new(body.clone())));
+    }
+    if seq == 0 || seq > batch.head.seq {
+        return Ok(ReversalTarget::Missing);
+    }
+    let row = sqlx::query(
+        "SELECT seq, id, recorded_at, actor, event_type, version, payload, prev_hash, hash, key_id, tag FROM events WHERE seq = $1",
+    )
+    .bind(seq_to_i64(seq))
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some(row) = row else { return Ok(ReversalTarget::Missing) };
+    let record = record_from_row(&row)?;
+    let body = EventBody::parse(&record.event_type, record.version, &record.payload)
+        .map_err(|error| StoreError::Corrupt { seq, message: error.to_string() })?;
+    Ok(ReversalTarget::Found(Box::new(body)))
+}
+
+async fn insert_events(connection: &mut AnyConnection, events: &[(EventRecord, EventBody)]) -> Result<(), StoreError> {
+    for chunk in events.chunks(INSERT_ROWS_MAX) {
+        let sql = format!(
+            "INSERT INTO events (seq, id, recorded_at, actor, event_type, version, payload, prev_hash, hash, key_id, tag) VALUES {}",
+            super::values_list(super::backend_of(connection), chunk.len(), 11)
+        );
+        let mut query = sqlx::query(&sql);
+        for (record, _) in chunk {
+            query = query
+                .bind(seq_to_i64(record.seq))
+                .bind(record.id.to_string())
+                .bind(record.recorded_at.clone())
+                .bind(record.actor.clone())
+                .bind(record.event_type.clone())
+                .bind(i64::from(record.version))
+                .bind(record.payload.clone())
+                .bind(hex::encode(record.prev_hash))
+                .bind(hex::encode(record.hash))
+                .bind(record.key_id.clone())
+                .bind(hex::encode(record.tag));
+        }
+        query.execute(&mut *connection).await.map_err(conflict_or_database)?;
+    }
+    Ok(())
+}
+
+async fn insert_idempotency(
+    connection: &mut AnyConnection,
+    records: &[(String, IdempotencyClaim, Vec<Receipt>)],
+) -> Result<(), StoreError> {
+    for (actor, claim, receipts) in records {
+        let first_seq = receipts.first().map(|receipt| receipt.seq).unwrap_or_default();
+        sqlx::query("INSERT INTO idempotency (actor, key, request_hash, receipts, first_seq) VALUES ($1, $2, $3, $4, $5)")
+            .bind(actor.clone())
+            .bind(claim.key.clone())
+            .bind(claim.request_hash.clone())
+            .bind(serde_json::to_string(receipts).expect("receipts serialize"))
+            .bind(seq_to_i64(first_seq))
+            .execute(&mut *connection)
+            .await
+            .map_err(conflict_or_database)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! The event store on embedded SQLite or PostgreSQL, through sqlx's `Any`
+//! driver: one global chain, appended by one writer at a time.
+
+mod append;
+mod writer;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use crate::chain::{ChainFailure, ChainFault, ChainVerifier, EventRecord};
+use crate::domain::{EventBody, Seq, State};
+use crate::keys::KeyRing;
+
+pub use append::{AppendUnit, Appender, IdempotencyClaim, Receipt, UNIT_COMMANDS_MAX, UnitOutcome};
+pub use writer::Writer;
+
+/// Connections in the pool of an embedded SQLite database.
+pub const SQLITE_POOL_CONNECTIONS_MAX: u32 = 4;
+/// Connections in the pool of a PostgreSQL database, per server.
+pub const POSTGRES_POOL_CONNECTIONS_MAX: u32 = 16;
+/// How long a request waits for a free connection.
+pub const ACQUIRE_TIMEOUT_MS: u64 = 10_000;
+/// Events read per query when walking the chain.
+pub const READ_PAGE_EVENTS_MAX: i64 = 5_000;
+/// The default embedded database, in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://ledger.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("another writer appended at the same position; retry the request")]
+    Conflict,
+    #[error("stored event {seq} is unreadable: {message}")]
+    Corrupt { seq: Seq, message: String },
+    #[error("the writer has stopped; the server is shutting down")]
+    WriterStopped,
+    #[error("unsupported database url: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The read models kept beside the events. The store calls it inside the
+/// append transaction, so projections never lag or lead the chain.
+pub trait Projector: Send + Sync + 'static {
+    /// Loads the decision state from the projection tables.
+    fn load_state<'c>(&'c self, connection: &'c mut AnyConnection) -> BoxFuture<'c, Result<State, sqlx::Error>>;
+    /// Applies newly appended events, in seq order.
+    fn apply<'c>(
+        &'c self,
+        connection: &'c mut AnyConnection,
+        events: &'c [(EventRecord, EventBody)],
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// The database file of an embedded SQLite database.
+    pub database_path: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens the database, creating an embedded SQLite file if missing.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, database_path, pool_size) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//").split('?').next().unwrap_or_default();
+            (Backend::Sqlite, Some(PathBuf::from(path)), SQLITE_POOL_CONNECTIONS_MAX)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, None, POSTGRES_POOL_CONNECTIONS_MAX)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' }),
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_millis(ACQUIRE_TIMEOUT_MS))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer. synchronous=FULL
+                        // (the default) keeps every acknowledged event on disk.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *connection).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *connection).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool, backend, database_path })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations of `migrations/` for this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("../../migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The last event's seq and hash (0 and zeros for an empty ledger).
+    pub async fn head(&self) -> Result<(Seq, [u8; 32]), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        append::read_head(&mut connection).await.map(|head| (head.seq, head.hash))
+    }
+
+    /// Up to `limit` events with seq greater than `after`, in seq order.
+    pub async fn events_after(&self, after: Seq, limit: i64) -> Result<Vec<EventRecord>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        read_events(&mut connection, after, limit).await
+    }
+
+    /// Walks the whole chain: seq continuity, links, hashes and, with keys,
+    /// tags. `progress` is told the seq reached after each page.
+    pub async fn verify_chain(&self, keys: Option<&KeyRing>, mut progress: impl FnMut(Seq)) -> Result<VerifyReport, StoreError> {
+        let mut verifier = ChainVerifier::new(keys);
+        loop {
+            let (after, _) = verifier.head();
+            let page = match self.events_after(after, READ_PAGE_EVENTS_MAX).await {
+                Ok(page) => page,
+                Err(StoreError::Corrupt { seq, message }) => {
+                    // The events before the unreadable row are checked first, so
+                    // that an earlier fault is named before this one.
+                    let readable = seq.saturating_sub(after).saturating_sub(1);
+                    if readable > 0 {
+                        for event in &self.events_after(after, readable as i64).await? {
+                            if let Err(failure) = verifier.check(event) {
+                                return Ok(VerifyReport::from_failure(verifier.head(), failure));
+                            }
+                        }
+                    }
+                    let failure = ChainFailure { seq, fault: ChainFault::Unreadable(message) };
+                    return Ok(VerifyReport::from_failure(verifier.head(), failure));
+                }
+                Err(error) => return Err(error),
+            };
+            if page.is_empty() {
+                return Ok(VerifyReport::valid(verifier.head()));
+            }
+            for event in &page {
+                if let Err(failure) = verifier.check(event) {
+                    return Ok(VerifyReport::from_failure(verifier.head(), failure));
+                }
+            }
+            progress(verifier.head().0);
+        }
+    }
+}
+
+/// The outcome of walking the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Seq and hash of the last event that verified.
+    pub head_seq: Seq,
+    pub head_hash: [u8; 32],
+    pub failure: Option<ChainFailure>,
+}
+
+impl VerifyReport {
+    fn valid((head_seq, head_hash): (Seq, [u8; 32])) -> Self {
+        VerifyReport { head_seq, head_hash, failure: None }
+    }
+
+    fn from_failure((head_seq, head_hash): (Seq, [u8; 32]), failure: ChainFailure) -> Self {
+        VerifyReport { head_seq, head_hash, failure: Some(failure) }
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Up to `limit` events with seq greater than `after`, in seq order, on a
+/// given connection (inside a caller's transaction).
+pub async fn read_events(connection: &mut AnyConnection, after: Seq, limit: i64) -> Result<Vec<EventRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, id, recorded_at, actor, event_type, version, payload, prev_hash, hash, key_id, tag \
+         FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(seq_to_i64(after))
+    .bind(limit)
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.iter().map(record_from_row).collect()
+}
+
+/// Takes the chain lock inside the caller's transaction: no event can be
+/// appended until it ends.
+pub async fn lock_chain(connection: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("UPDATE chain_lock SET appends = appends + 1 WHERE id = 1").execute(&mut *connection).await?;
+    Ok(())
+}
+
+/// Makes the caller's fresh transaction see one snapshot throughout (SQLite
+/// transactions already do once they first read).
+pub async fn snapshot(connection: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// The backend a connection talks to.
+pub fn backend_of(connection: &AnyConnection) -> Backend {
+    if connection.backend_name().eq_ignore_ascii_case("postgresql") { Backend::Postgres } else { Backend::Sqlite }
+}
+
+/// `(p1, p2), (p3, p4)`: the placeholders of a multi-row statement. SQLite
+/// gets anonymous `?` (looking up numbered ones costs time per parameter),
+/// PostgreSQL numbered `$n`.
+pub fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
+    let mut list = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        list.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                list.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => list.push('?'),
+                Backend::Postgres => {
+                    list.push('$');
+                    list.push_str(&(row * columns + column + 1).to_string());
+                }
+            }
+        }
+        list.push(')');
+    }
+    list
+}
+
+pub(crate) fn seq_to_i64(seq: Seq) -> i64 {
+    i64::try_from(seq).expect("seq fits in i64")
+}
+
+fn hex_field(seq: Seq, name: &str, text: &str) -> Result<[u8; 32], StoreError> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text, &mut bytes)
+        .map_err(|_| StoreError::Corrupt { seq, message: format!("{name} is not 64 hex characters") })?;
+    Ok(bytes)
+}
+
+/// Reads an event row, checking every field's form right after reading.
+pub(crate) fn record_from_row(row: &sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
+    let seq_value: i64 = row.try_get("seq")?;
+    let seq = Seq::try_from(seq_value).map_err(|_| StoreError::Corrupt { seq: 0, message: "negative seq".to_string() })?;
+    let corrupt = |message: String| StoreError::Corrupt { seq, message };
+    let id_text: String = row.try_get("id")?;
+    let version: i64 = row.try_get("version")?;
+    Ok(EventRecord {
+        seq,
+        id: uuid::Uuid::parse_str(&id_text).map_err(|_| corrupt("id is not a UUID".to_string()))?,
+        recorded_at: row.try_get("recorded_at")?,
+        actor: row.try_get("actor")?,
+        event_type: row.try_get("event_type")?,
+        version: u32::try_from(version).map_err(|_| corrupt("version out of range".to_string()))?,
+        payload: row.try_get("payload")?,
+        prev_hash: hex_field(seq, "prev_hash", &row.try_get::<String, _>("prev_hash")?)?,
+        hash: hex_field(seq, "hash", &row.try_get::<String, _>("hash")?)?,
+        key_id: row.try_get("key_id")?,
+        tag: hex_field(seq, "tag", &row.try_get::<String, _>("tag")?)?,
+    })
+}
