@@ -1,0 +1,173 @@
+//! Writing changes to the projection tables and reading them back, on both
+//! backends through sqlx's `Any` driver.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ledger_core::domain::state::ProgrammeInfo;
+use ledger_core::domain::{BudgetLine, BudgetLineKey, CountryCode, Currency, DonorCode, Funding, ProgrammeCode, State};
+use ledger_core::store::{self, Backend};
+use sqlx::{AnyConnection, Row};
+
+use crate::rows::{Changes, Merge, REACH, TABLES, Table, TableChanges, Value};
+
+/// Bind parameters per statement, below SQLite's and PostgreSQL's limits.
+pub const STATEMENT_PARAMETERS_MAX: usize = 30_000;
+/// Rows per multi-row statement.
+pub const STATEMENT_ROWS_MAX: usize = 500;
+
+/// Writes `changes` on top of the stored rows: `Add` columns are added to,
+/// `Set` columns replaced. Works the same on an empty table (rebuild).
+pub async fn write_changes(connection: &mut AnyConnection, mut changes: Changes) -> Result<(), sqlx::Error> {
+    let before = read_reach(connection, &changes).await?;
+    changes.add_reach_totals(&before);
+    for table in TABLES {
+        if let Some(rows) = changes.rows(table) {
+            upsert(connection, table, rows).await?;
+        }
+    }
+    Ok(())
+}
+
+fn upsert_sql(table: &Table, backend: Backend, row_count: usize) -> String {
+    let columns: Vec<&str> = table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect();
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        table.name,
+        columns.join(", "),
+        store::values_list(backend, row_count, columns.len())
+    );
+    let updates: Vec<String> = table
+        .values
+        .iter()
+        .map(|(name, merge)| match merge {
+            Merge::Add => format!("{name} = {}.{name} + excluded.{name}", table.name),
+            Merge::Set => format!("{name} = excluded.{name}"),
+        })
+        .collect();
+    sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", table.keys.join(", "), updates.join(", ")));
+    sql
+}
+
+async fn upsert(connection: &mut AnyConnection, table: &Table, rows: &TableChanges) -> Result<(), sqlx::Error> {
+    let columns = table.keys.len() + table.values.len();
+    let chunk_rows = (STATEMENT_PARAMETERS_MAX / columns).min(STATEMENT_ROWS_MAX);
+    let rows: Vec<(&Vec<Value>, &Vec<Value>)> = rows.iter().collect();
+    for chunk in rows.chunks(chunk_rows) {
+        let sql = upsert_sql(table, store::backend_of(connection), chunk.len());
+        let mut query = sqlx::query(&sql);
+        for (key, values) in chunk {
+            for value in key.iter().chain(values.iter()) {
+                query = match value {
+                    Value::Text(text) => query.bind(text.clone()),
+                    Value::Int(number) => query.bind(*number),
+                };
+            }
+        }
+        query.execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// The stored active-disbursement counts of every (scope, returnee) the
+/// changes touch.
+async fn read_reach(connection: &mut AnyConnection, changes: &Changes) -> Result<BTreeMap<Vec<Value>, i64>, sqlx::Error> {
+    let mut before = BTreeMap::new();
+    let Some(reach) = changes.rows(&REACH) else { return Ok(before) };
+    let references: BTreeSet<&Value> = reach.keys().map(|key| &key[1]).collect();
+    let references: Vec<&Value> = references.into_iter().collect();
+    for chunk in references.chunks(STATEMENT_ROWS_MAX) {
+        let list = store::values_list(store::backend_of(connection), 1, chunk.len());
+        let sql = format!("SELECT scope, beneficiary_ref, disbursements FROM reach WHERE beneficiary_ref IN {list}");
+        let mut query = sqlx::query(&sql);
+        for reference in chunk {
+            query = query.bind(reference.to_string());
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            let key = vec![Value::Text(row.try_get("scope")?), Value::Text(row.try_get("beneficiary_ref")?)];
+            before.insert(key, row.try_get::<i64, _>("disbursements")?);
+        }
+    }
+    Ok(before)
+}
+
+/// Reads a whole projection table, for comparison with a rebuild.
+pub async fn read_table(connection: &mut AnyConnection, table: &Table) -> Result<TableChanges, sqlx::Error> {
+    let columns: Vec<&str> = table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect();
+    let sql = format!("SELECT {} FROM {}", columns.join(", "), table.name);
+    let mut rows = TableChanges::new();
+    for row in sqlx::query(&sql).fetch_all(&mut *connection).await? {
+        let mut values = Vec::with_capacity(columns.len());
+        for index in 0..columns.len() {
+            let value = match row.try_get::<i64, _>(index) {
+                Ok(number) => Value::Int(number),
+                Err(_) => Value::Text(row.try_get::<String, _>(index)?),
+            };
+            values.push(value);
+        }
+        let row_values = values.split_off(table.keys.len());
+        rows.insert(values, row_values);
+    }
+    Ok(rows)
+}
+
+/// Empties every projection table (before a rebuild).
+pub async fn clear(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    for table in TABLES {
+        sqlx::query(&format!("DELETE FROM {}", table.name)).execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+fn corrupt(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+/// Loads the decision state from the projection tables.
+pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::Error> {
+    let mut state = State::default();
+    for row in sqlx::query("SELECT code FROM donors").fetch_all(&mut *connection).await? {
+        state.donors.insert(DonorCode::parse(&row.try_get::<String, _>(0)?).map_err(|error| corrupt(error.to_string()))?);
+    }
+    for row in sqlx::query("SELECT code, currency, countries FROM programmes").fetch_all(&mut *connection).await? {
+        let code = ProgrammeCode::parse(&row.try_get::<String, _>(0)?).map_err(|error| corrupt(error.to_string()))?;
+        let currency = Currency::parse(&row.try_get::<String, _>(1)?).map_err(|error| corrupt(error.to_string()))?;
+        let countries_text: String = row.try_get(2)?;
+        let countries = countries_text
+            .split(',')
+            .map(CountryCode::parse)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map_err(|error| corrupt(error.to_string()))?;
+        state.programmes.insert(code, ProgrammeInfo { currency, countries });
+    }
+    let funding_rows =
+        sqlx::query("SELECT programme, donor, committed, received, allocated FROM funding").fetch_all(&mut *connection).await?;
+    for row in funding_rows {
+        let key = (parse_programme(&row, 0)?, parse_donor(&row, 1)?);
+        let funding = Funding { committed: row.try_get(2)?, received: row.try_get(3)?, allocated: row.try_get(4)? };
+        state.funding.insert(key, funding);
+    }
+    let line_rows =
+        sqlx::query("SELECT programme, donor, country, allocated, disbursed_cash, disbursed_in_kind FROM budget_lines")
+            .fetch_all(&mut *connection)
+            .await?;
+    for row in line_rows {
+        let country = CountryCode::parse(&row.try_get::<String, _>(2)?).map_err(|error| corrupt(error.to_string()))?;
+        let key = BudgetLineKey { programme: parse_programme(&row, 0)?, donor: parse_donor(&row, 1)?, country };
+        let line = BudgetLine { allocated: row.try_get(3)?, disbursed_cash: row.try_get(4)?, disbursed_in_kind: row.try_get(5)? };
+        state.lines.insert(key, line);
+    }
+    for row in sqlx::query("SELECT reversed_seq FROM reversals").fetch_all(&mut *connection).await? {
+        let seq: i64 = row.try_get(0)?;
+        state.reversed.insert(u64::try_from(seq).map_err(|_| corrupt("negative seq in reversals".to_string()))?);
+    }
+    state.check_invariants().map_err(corrupt)?;
+    Ok(state)
+}
+
+fn parse_programme(row: &sqlx::any::AnyRow, index: usize) -> Result<ProgrammeCode, sqlx::Error> {
+    ProgrammeCode::parse(&row.try_get::<String, _>(index)?).map_err(|error| corrupt(error.to_string()))
+}
+
+fn parse_donor(row: &sqlx::any::AnyRow, index: usize) -> Result<DonorCode, sqlx::Error> {
+    DonorCode::parse(&row.try_get::<String, _>(index)?).map_err(|error| corrupt(error.to_string()))
+}

@@ -1,0 +1,196 @@
+//! Rebuilding every projection from the events alone, and checking that the
+//! live projections equal such a rebuild.
+
+use std::collections::BTreeMap;
+
+use ledger_core::chain::{ChainVerifier, EventRecord};
+use ledger_core::domain::{EventBody, Seq};
+use ledger_core::store::{self, Store, StoreError};
+use sqlx::{AnyConnection, Connection};
+
+use crate::db;
+use crate::rows::{Changes, Merge, POSTINGS, TABLES, Table, TableChanges, Value};
+
+/// Events folded before their changes are written (bounds memory).
+pub const REBUILD_CHUNK_EVENTS_MAX: usize = 50_000;
+/// Events read per query.
+pub const REBUILD_PAGE_EVENTS_MAX: i64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("refusing to rebuild from a broken chain: {0}; run `ledger verify`")]
+    BrokenChain(String),
+    #[error("event {seq} cannot be read: {message}")]
+    Unreadable { seq: Seq, message: String },
+}
+
+/// Reads the next page of events, checking links and hashes as it goes.
+async fn next_page(
+    connection: &mut AnyConnection,
+    verifier: &mut ChainVerifier<'_>,
+) -> Result<Vec<(EventRecord, EventBody)>, RebuildError> {
+    let (after, _) = verifier.head();
+    let records = store::read_events(connection, after, REBUILD_PAGE_EVENTS_MAX).await?;
+    let mut page = Vec::with_capacity(records.len());
+    for record in records {
+        verifier.check(&record).map_err(|failure| RebuildError::BrokenChain(failure.to_string()))?;
+        let body = EventBody::parse(&record.event_type, record.version, &record.payload)
+            .map_err(|error| RebuildError::Unreadable { seq: record.seq, message: error.to_string() })?;
+        page.push((record, body));
+    }
+    Ok(page)
+}
+
+/// Replaces every projection with one rebuilt from the events, in one
+/// transaction that holds the chain lock. Returns the number of events.
+pub async fn rebuild(store: &Store, mut progress: impl FnMut(Seq)) -> Result<Seq, RebuildError> {
+    let mut connection = store.pool().acquire().await?;
+    let mut transaction = connection.begin().await?;
+    store::lock_chain(&mut transaction).await?;
+    db::clear(&mut transaction).await?;
+    let mut verifier = ChainVerifier::new(None);
+    let mut changes = Changes::default();
+    let mut folded = 0usize;
+    loop {
+        let page = next_page(&mut transaction, &mut verifier).await?;
+        if page.is_empty() {
+            break;
+        }
+        for (record, body) in &page {
+            changes.add_event(record, body);
+        }
+        folded += page.len();
+        if folded >= REBUILD_CHUNK_EVENTS_MAX {
+            db::write_changes(&mut transaction, std::mem::take(&mut changes)).await?;
+            folded = 0;
+        }
+        progress(verifier.head().0);
+    }
+    db::write_changes(&mut transaction, changes).await?;
+    transaction.commit().await?;
+    Ok(verifier.head().0)
+}
+
+/// Folds the events up to and including `until` (or all of them, if fewer)
+/// into projection rows, from one snapshot.
+pub async fn fold_until(store: &Store, until: Seq) -> Result<Changes, RebuildError> {
+    let mut connection = store.pool().acquire().await?;
+    let mut transaction = connection.begin().await?;
+    store::snapshot(&mut transaction, store.backend()).await?;
+    let mut verifier = ChainVerifier::new(None);
+    let mut changes = Changes::default();
+    'pages: loop {
+        let page = next_page(&mut transaction, &mut verifier).await?;
+        if page.is_empty() {
+            break;
+        }
+        for (record, body) in &page {
+            if record.seq > until {
+                break 'pages;
+            }
+            changes.add_event(record, body);
+        }
+    }
+    transaction.rollback().await?;
+    changes.add_reach_totals(&BTreeMap::new());
+    Ok(changes)
+}
+
+/// The result of comparing live projections with a rebuild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    pub events: Seq,
+    /// The first differing figure, if any.
+    pub difference: Option<String>,
+}
+
+/// Rebuilds in memory from one snapshot and compares with the live tables.
+/// Postings are compared page by page; every other table whole.
+pub async fn check(store: &Store, mut progress: impl FnMut(Seq)) -> Result<CheckReport, RebuildError> {
+    let mut connection = store.pool().acquire().await?;
+    let mut transaction = connection.begin().await?;
+    store::snapshot(&mut transaction, store.backend()).await?;
+    let mut verifier = ChainVerifier::new(None);
+    let mut changes = Changes::default();
+    loop {
+        let page = next_page(&mut transaction, &mut verifier).await?;
+        let (Some((first, _)), Some((last, _))) = (page.first(), page.last()) else { break };
+        let (first_seq, last_seq) = (first.seq, last.seq);
+        let mut page_changes = Changes::default();
+        for (record, body) in &page {
+            changes.add_event(record, body);
+            page_changes.add_event(record, body);
+        }
+        let rebuilt = page_changes.tables.remove(POSTINGS.name).unwrap_or_default();
+        let live = read_postings(&mut transaction, first_seq, last_seq).await?;
+        if let Some(difference) = first_difference(&POSTINGS, &live, &rebuilt) {
+            return Ok(CheckReport { events: verifier.head().0, difference: Some(difference) });
+        }
+        changes.tables.remove(POSTINGS.name);
+        progress(last_seq);
+    }
+    let events = verifier.head().0;
+    // Reach totals of a rebuild start from nothing.
+    changes.add_reach_totals(&BTreeMap::new());
+    for table in TABLES.iter().filter(|table| table.name != POSTINGS.name) {
+        let live = db::read_table(&mut transaction, table).await?;
+        let rebuilt = changes.rows(table).cloned().unwrap_or_default();
+        if let Some(difference) = first_difference(table, &live, &rebuilt) {
+            return Ok(CheckReport { events, difference: Some(difference) });
+        }
+    }
+    transaction.rollback().await?;
+    Ok(CheckReport { events, difference: None })
+}
+
+async fn read_postings(connection: &mut AnyConnection, first: Seq, last: Seq) -> Result<TableChanges, RebuildError> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT seq, line, account, currency, amount FROM postings WHERE seq >= $1 AND seq <= $2")
+        .bind(i64::try_from(first).unwrap_or(i64::MAX))
+        .bind(i64::try_from(last).unwrap_or(i64::MAX))
+        .fetch_all(&mut *connection)
+        .await?;
+    let mut postings = TableChanges::new();
+    for row in rows {
+        let key = vec![Value::Int(row.try_get("seq")?), Value::Int(row.try_get("line")?)];
+        let values =
+            vec![Value::Text(row.try_get("account")?), Value::Text(row.try_get("currency")?), Value::Int(row.try_get("amount")?)];
+        postings.insert(key, values);
+    }
+    Ok(postings)
+}
+
+/// Rows of tables whose every column is added to carry no information when
+/// all zero (a returnee whose only payment was reversed, say).
+fn is_empty_row(table: &Table, values: &[Value]) -> bool {
+    table.values.iter().all(|(_, merge)| *merge == Merge::Add) && values.iter().all(|value| *value == Value::Int(0))
+}
+
+/// Names the first row and column where `live` and `rebuilt` differ.
+pub fn first_difference(table: &Table, live: &TableChanges, rebuilt: &TableChanges) -> Option<String> {
+    let keys: std::collections::BTreeSet<&Vec<Value>> = live.keys().chain(rebuilt.keys()).collect();
+    for key in keys {
+        let key_text: Vec<String> = key.iter().map(ToString::to_string).collect();
+        let name = format!("{} {}", table.name, key_text.join("/"));
+        match (live.get(key), rebuilt.get(key)) {
+            (Some(live_values), Some(rebuilt_values)) => {
+                for ((column, _), (live_value, rebuilt_value)) in table.values.iter().zip(live_values.iter().zip(rebuilt_values))
+                {
+                    if live_value != rebuilt_value {
+                        return Some(format!("{name} {column}: live {live_value}, rebuilt {rebuilt_value}"));
+                    }
+                }
+            }
+            (Some(values), None) if !is_empty_row(table, values) => {
+                return Some(format!("{name}: live only, not in the rebuild"));
+            }
+            (None, Some(values)) if !is_empty_row(table, values) => return Some(format!("{name}: in the rebuild, missing live")),
+            _ => {}
+        }
+    }
+    None
+}

@@ -1,0 +1,355 @@
+//! The projection tables as rows keyed by their primary key, and the pure
+//! fold of events into changes to those rows. The same fold serves the live
+//! append (changes added to existing rows) and a rebuild (changes added to
+//! empty tables), so the two cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use ledger_core::chain::EventRecord;
+use ledger_core::domain::events::{CashReinsertionPaid, InKindGrantDelivered};
+use ledger_core::domain::postings::postings;
+use ledger_core::domain::types::to_minor_units;
+use ledger_core::domain::{EventBody, MoneyEntry};
+
+/// A column value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Text(text) => formatter.write_str(text),
+            Value::Int(number) => write!(formatter, "{number}"),
+        }
+    }
+}
+
+fn text(value: impl ToString) -> Value {
+    Value::Text(value.to_string())
+}
+
+/// How a change combines with a row already in the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// Added to the stored value (money and counters).
+    Add,
+    /// Replaces the stored value.
+    Set,
+}
+
+/// One projection table: its name, key columns and value columns.
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    pub values: &'static [(&'static str, Merge)],
+}
+
+pub const DONORS: Table = Table {
+    name: "donors",
+    keys: &["code"],
+    values: &[("name", Merge::Set), ("kind", Merge::Set), ("registered_seq", Merge::Set)],
+};
+pub const PROGRAMMES: Table = Table {
+    name: "programmes",
+    keys: &["code"],
+    values: &[
+        ("name", Merge::Set),
+        ("currency", Merge::Set),
+        ("countries", Merge::Set),
+        ("implementer", Merge::Set),
+        ("starts_on", Merge::Set),
+        ("ends_on", Merge::Set),
+        ("registered_seq", Merge::Set),
+    ],
+};
+pub const FUNDING: Table = Table {
+    name: "funding",
+    keys: &["programme", "donor"],
+    values: &[("currency", Merge::Set), ("committed", Merge::Add), ("received", Merge::Add), ("allocated", Merge::Add)],
+};
+pub const BUDGET_LINES: Table = Table {
+    name: "budget_lines",
+    keys: &["programme", "donor", "country"],
+    values: &[
+        ("currency", Merge::Set),
+        ("allocated", Merge::Add),
+        ("disbursed_cash", Merge::Add),
+        ("disbursed_in_kind", Merge::Add),
+    ],
+};
+pub const REVERSALS: Table = Table { name: "reversals", keys: &["reversed_seq"], values: &[("reversal_seq", Merge::Set)] };
+pub const POSTINGS: Table = Table {
+    name: "postings",
+    keys: &["seq", "line"],
+    values: &[("account", Merge::Set), ("currency", Merge::Set), ("amount", Merge::Set)],
+};
+pub const ACCOUNT_BALANCES: Table =
+    Table { name: "account_balances", keys: &["account", "currency"], values: &[("balance", Merge::Add)] };
+pub const LOCAL_PAID: Table =
+    Table { name: "local_paid", keys: &["programme", "country", "currency"], values: &[("amount", Merge::Add)] };
+pub const DISBURSEMENT_SPLITS: Table = Table {
+    name: "disbursement_splits",
+    keys: &["programme", "donor", "country", "level", "dimension"],
+    values: &[("currency", Merge::Set), ("amount", Merge::Add)],
+};
+pub const ASSISTANCE: Table = Table {
+    name: "assistance",
+    keys: &["seq"],
+    values: &[
+        ("beneficiary_ref", Merge::Set),
+        ("programme", Merge::Set),
+        ("donor", Merge::Set),
+        ("country", Merge::Set),
+        ("kind", Merge::Set),
+        ("currency", Merge::Set),
+        ("amount", Merge::Set),
+        ("assisted_on", Merge::Set),
+        ("reversed", Merge::Add),
+    ],
+};
+pub const REACH: Table = Table { name: "reach", keys: &["scope", "beneficiary_ref"], values: &[("disbursements", Merge::Add)] };
+pub const REACH_TOTALS: Table = Table { name: "reach_totals", keys: &["scope"], values: &[("beneficiaries", Merge::Add)] };
+
+/// Every projection table, in the order they are written and compared.
+pub const TABLES: [&Table; 12] = [
+    &DONORS,
+    &PROGRAMMES,
+    &FUNDING,
+    &BUDGET_LINES,
+    &REVERSALS,
+    &POSTINGS,
+    &ACCOUNT_BALANCES,
+    &LOCAL_PAID,
+    &DISBURSEMENT_SPLITS,
+    &ASSISTANCE,
+    &REACH,
+    &REACH_TOTALS,
+];
+
+/// Changes to the rows of one table, keyed by primary key.
+pub type TableChanges = BTreeMap<Vec<Value>, Vec<Value>>;
+
+/// Changes to every projection table made by a run of events.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub tables: BTreeMap<&'static str, TableChanges>,
+    /// The seq of the last event folded in.
+    pub last_seq: u64,
+}
+
+impl Changes {
+    fn merge(&mut self, table: &Table, key: Vec<Value>, values: Vec<Value>) {
+        assert_eq!(key.len(), table.keys.len(), "key of {}", table.name);
+        assert_eq!(values.len(), table.values.len(), "values of {}", table.name);
+        let rows = self.tables.entry(table.name).or_default();
+        match rows.get_mut(&key) {
+            None => {
+                rows.insert(key, values);
+            }
+            Some(existing) => {
+                for ((slot, new), (_, merge)) in existing.iter_mut().zip(values).zip(table.values) {
+                    match (merge, &mut *slot, new) {
+                        (Merge::Add, Value::Int(total), Value::Int(delta)) => *total += delta,
+                        (_, slot, new) => *slot = new,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the change in the number of returnees reached per scope, given
+    /// how many active disbursements each touched (scope, returnee) had before.
+    pub fn add_reach_totals(&mut self, before: &BTreeMap<Vec<Value>, i64>) {
+        let Some(reach) = self.tables.get(REACH.name) else { return };
+        let mut totals: BTreeMap<Vec<Value>, i64> = BTreeMap::new();
+        for (key, values) in reach {
+            let old = before.get(key).copied().unwrap_or(0);
+            let Value::Int(delta) = values[0] else { unreachable!("reach counts are integers") };
+            let change = i64::from(old + delta > 0) - i64::from(old > 0);
+            if change != 0 {
+                *totals.entry(vec![key[0].clone()]).or_default() += change;
+            }
+        }
+        for (scope, change) in totals {
+            self.merge(&REACH_TOTALS, scope, vec![Value::Int(change)]);
+        }
+    }
+
+    pub fn rows(&self, table: &Table) -> Option<&TableChanges> {
+        self.tables.get(table.name)
+    }
+
+    /// Folds one event in.
+    pub fn add_event(&mut self, record: &EventRecord, body: &EventBody) {
+        let seq = i64::try_from(record.seq).expect("seq fits in i64");
+        self.last_seq = record.seq;
+        match body {
+            EventBody::DonorRegistered(event) => {
+                self.merge(&DONORS, vec![text(&event.code)], vec![text(&event.name), text(&event.kind), Value::Int(seq)]);
+            }
+            EventBody::ProgrammeRegistered(event) => {
+                let countries: Vec<&str> = event.countries.iter().map(|country| country.as_str()).collect();
+                self.merge(
+                    &PROGRAMMES,
+                    vec![text(&event.code)],
+                    vec![
+                        text(&event.name),
+                        text(event.currency),
+                        text(countries.join(",")),
+                        text(&event.implementer),
+                        text(event.starts_on),
+                        text(event.ends_on),
+                        Value::Int(seq),
+                    ],
+                );
+            }
+            EventBody::Money(entry) => self.add_money(seq, entry, 1),
+            EventBody::EntryReversed(event) => {
+                let reversed_seq = i64::try_from(event.reversed_seq).expect("seq fits in i64");
+                self.merge(&REVERSALS, vec![Value::Int(reversed_seq)], vec![Value::Int(seq)]);
+                self.add_money(reversed_seq, &event.reversed, -1);
+            }
+        }
+        for (line, posting) in postings(body).into_iter().enumerate() {
+            let line = i64::try_from(line).expect("few postings per event");
+            let currency = text(posting.currency);
+            self.merge(
+                &POSTINGS,
+                vec![Value::Int(seq), Value::Int(line)],
+                vec![text(&posting.account), currency.clone(), Value::Int(posting.amount)],
+            );
+            self.merge(&ACCOUNT_BALANCES, vec![text(&posting.account), currency], vec![Value::Int(posting.amount)]);
+        }
+    }
+
+    /// A money entry's effect; `sign` -1 cancels it. `seq` is the entry's
+    /// own seq (for a reversal, the seq of the reversed entry).
+    fn add_money(&mut self, seq: i64, entry: &MoneyEntry, sign: i64) {
+        let (amount, currency) = entry.amount();
+        let minor = sign * to_minor_units(amount, currency);
+        let (programme, donor) = (text(entry.programme()), text(entry.donor()));
+        let funding_key = vec![programme.clone(), donor.clone()];
+        let line = |country: &dyn ToString| vec![programme.clone(), donor.clone(), text(country.to_string())];
+        let currency_text = text(currency);
+        let funding = |committed, received, allocated| {
+            vec![currency_text.clone(), Value::Int(committed), Value::Int(received), Value::Int(allocated)]
+        };
+        let line_values =
+            |allocated, cash, in_kind| vec![currency_text.clone(), Value::Int(allocated), Value::Int(cash), Value::Int(in_kind)];
+        match entry {
+            MoneyEntry::FundingCommitted(_) => self.merge(&FUNDING, funding_key, funding(minor, 0, 0)),
+            MoneyEntry::FundingReceived(_) => self.merge(&FUNDING, funding_key, funding(0, minor, 0)),
+            MoneyEntry::BudgetAllocated(event) => {
+                self.merge(&FUNDING, funding_key, funding(0, 0, minor));
+                self.merge(&BUDGET_LINES, line(&event.country), line_values(minor, 0, 0));
+            }
+            MoneyEntry::BudgetReallocated(event) => {
+                self.merge(&BUDGET_LINES, line(&event.from_country), line_values(-minor, 0, 0));
+                self.merge(&BUDGET_LINES, line(&event.to_country), line_values(minor, 0, 0));
+            }
+            MoneyEntry::CashReinsertionPaid(event) => {
+                self.merge(&BUDGET_LINES, line(&event.country), line_values(0, minor, 0));
+                self.add_cash_details(seq, event, sign);
+            }
+            MoneyEntry::InKindGrantDelivered(event) => {
+                self.merge(&BUDGET_LINES, line(&event.country), line_values(0, 0, minor));
+                self.add_in_kind_details(seq, event, sign);
+            }
+        }
+    }
+
+    fn add_cash_details(&mut self, seq: i64, event: &CashReinsertionPaid, sign: i64) {
+        let minor = sign * to_minor_units(event.amount, event.currency);
+        let local = sign * to_minor_units(event.paid_amount, event.paid_currency);
+        self.merge(
+            &LOCAL_PAID,
+            vec![text(&event.programme), text(event.country), text(event.paid_currency)],
+            vec![Value::Int(local)],
+        );
+        let split_key =
+            vec![text(&event.programme), text(&event.donor), text(event.country), text("individual"), text("economic")];
+        self.merge(&DISBURSEMENT_SPLITS, split_key, vec![text(event.currency), Value::Int(minor)]);
+        let assisted = Assisted {
+            seq,
+            beneficiary_ref: event.beneficiary_ref.as_str(),
+            programme: event.programme.as_str(),
+            donor: event.donor.as_str(),
+            country: event.country.as_str(),
+            kind: "cash",
+            currency: event.currency.code(),
+            amount: to_minor_units(event.amount, event.currency),
+            assisted_on: event.paid_on.to_string(),
+        };
+        self.add_assistance(&assisted, sign);
+    }
+
+    fn add_in_kind_details(&mut self, seq: i64, event: &InKindGrantDelivered, sign: i64) {
+        let minor = sign * to_minor_units(event.amount, event.currency);
+        let split_key = vec![
+            text(&event.programme),
+            text(&event.donor),
+            text(event.country),
+            text(event.level.as_str()),
+            text(event.dimension.as_str()),
+        ];
+        self.merge(&DISBURSEMENT_SPLITS, split_key, vec![text(event.currency), Value::Int(minor)]);
+        if let Some(reference) = &event.beneficiary_ref {
+            let assisted = Assisted {
+                seq,
+                beneficiary_ref: reference.as_str(),
+                programme: event.programme.as_str(),
+                donor: event.donor.as_str(),
+                country: event.country.as_str(),
+                kind: "in_kind",
+                currency: event.currency.code(),
+                amount: to_minor_units(event.amount, event.currency),
+                assisted_on: event.delivered_on.to_string(),
+            };
+            self.add_assistance(&assisted, sign);
+        }
+    }
+
+    /// Records (sign 1) or cancels (sign -1) assistance to one returnee.
+    fn add_assistance(&mut self, assisted: &Assisted<'_>, sign: i64) {
+        let reversed = if sign < 0 { 1 } else { 0 };
+        self.merge(
+            &ASSISTANCE,
+            vec![Value::Int(assisted.seq)],
+            vec![
+                text(assisted.beneficiary_ref),
+                text(assisted.programme),
+                text(assisted.donor),
+                text(assisted.country),
+                text(assisted.kind),
+                text(assisted.currency),
+                Value::Int(assisted.amount),
+                text(&assisted.assisted_on),
+                Value::Int(reversed),
+            ],
+        );
+        let scopes = [
+            format!("programme:{}", assisted.programme),
+            format!("country:{}", assisted.country),
+            format!("programme-country:{}:{}", assisted.programme, assisted.country),
+        ];
+        for scope in scopes {
+            self.merge(&REACH, vec![text(scope), text(assisted.beneficiary_ref)], vec![Value::Int(sign)]);
+        }
+    }
+}
+
+struct Assisted<'a> {
+    seq: i64,
+    beneficiary_ref: &'a str,
+    programme: &'a str,
+    donor: &'a str,
+    country: &'a str,
+    kind: &'static str,
+    currency: &'static str,
+    amount: i64,
+    assisted_on: String,
+}
