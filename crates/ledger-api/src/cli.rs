@@ -1,0 +1,249 @@
+//! The `ledger` command line. Exit codes: 0 success (chain valid), 1 chain
+//! invalid or projections differ, 2 usage or I/O error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use ledger_core::store::DEFAULT_DATABASE_URL;
+
+use crate::config::Ledger;
+use crate::tokens::{self, Role};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ledger",
+    version,
+    about = "The reintegration assistance ledger: hash-chained accounts of donor money paid to returnees"
+)]
+pub struct Cli {
+    /// sqlite://PATH (embedded, the default) or postgres://USER@HOST/DATABASE
+    #[arg(long, global = true, env = "LEDGER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API
+    Serve {
+        #[arg(long, env = "LEDGER_BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Load the demo data into an empty ledger and print one token per role
+        #[arg(long)]
+        demo: bool,
+        /// Sign a checkpoint every SECONDS whenever the chain has grown
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(crate::audit::CHECKPOINT_INTERVAL_SECONDS_MIN..))]
+        checkpoint_every: Option<u64>,
+    },
+    /// Apply database migrations
+    Migrate,
+    /// Manage bearer tokens
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Load the demo data into an empty ledger
+    Demo,
+    /// Verify the whole chain: seq continuity, links, hashes and tags; with --export, an export file instead
+    Verify {
+        /// Verify this JSON Lines export offline instead of the database (no database is opened)
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// With --export: an HMAC key (64 hex characters) to check tags with; repeat it for rotated keys
+        #[arg(long = "hmac-key", value_name = "HEX", requires = "export")]
+        hmac_keys: Vec<String>,
+        /// With --export: a signed checkpoint (JSON) the export must match
+        #[arg(long, value_name = "FILE", requires_all = ["export", "public_key"])]
+        checkpoint: Option<PathBuf>,
+        /// The Ed25519 public key (64 hex characters) the checkpoint must verify under
+        #[arg(long, value_name = "HEX", requires = "checkpoint")]
+        public_key: Option<String>,
+    },
+    /// Write every event as JSON Lines, for auditors
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only events with a seq greater than this
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        after: u64,
+    },
+    /// Verify the chain, then sign and store a checkpoint of its Merkle root; print it as JSON
+    Checkpoint {
+        /// Write the checkpoint to FILE instead of standard output
+        #[arg(long, value_name = "FILE", conflicts_with = "public_key")]
+        out: Option<PathBuf>,
+        /// Print the public key checkpoints are signed with (hex) instead
+        #[arg(long)]
+        public_key: bool,
+    },
+    /// Print an inclusion proof (--seq N [--size S]) or a consistency proof (--from A --to B) as JSON
+    Prove {
+        #[arg(long, value_name = "N", required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+        seq: Option<u64>,
+        /// The tree size (default: the whole chain)
+        #[arg(long, value_name = "S", requires = "seq")]
+        size: Option<u64>,
+        #[arg(long, value_name = "A", requires = "to")]
+        from: Option<u64>,
+        #[arg(long, value_name = "B", requires = "from")]
+        to: Option<u64>,
+    },
+    /// Verify a proof file offline, optionally against signed checkpoints
+    VerifyProof {
+        #[arg(long, value_name = "FILE")]
+        proof: PathBuf,
+        /// A signed checkpoint (JSON) the proof's root must match; repeat it for both ends of a consistency proof
+        #[arg(long = "checkpoint", value_name = "FILE", requires = "public_key")]
+        checkpoints: Vec<PathBuf>,
+        /// The Ed25519 public key (64 hex characters) the checkpoints must verify under
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+    },
+    /// Rebuild the projections from the events
+    Rebuild {
+        /// Compare a rebuild with the live projections instead; exit 1 on any difference
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored)
+    Create {
+        /// admin, finance_officer, auditor or donor
+        #[arg(long)]
+        role: String,
+        /// The donor code a donor token is bound to
+        #[arg(long)]
+        donor: Option<String>,
+        /// The token's name, recorded as the actor of the events it appends
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a token by name
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    match run_command(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Offline checks open no database: they run on an auditor's own machine.
+    match &cli.command {
+        Command::Verify { export: Some(export), hmac_keys, checkpoint, public_key } => {
+            return crate::audit::run_verify_export(export, hmac_keys, checkpoint.as_deref(), public_key.as_deref());
+        }
+        Command::VerifyProof { proof, checkpoints, public_key } => {
+            return crate::audit::run_verify_proof(proof, checkpoints, public_key.as_deref());
+        }
+        _ => {}
+    }
+    let ledger = Ledger::open(&cli.database_url).await?;
+    match cli.command {
+        Command::Serve { bind, demo, checkpoint_every } => {
+            let every = checkpoint_every.map(std::time::Duration::from_secs);
+            crate::http::serve_with(ledger, bind, demo, every).await.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command: TokenCommand::Create { role, donor, name } } => {
+            let role =
+                Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role must be admin, finance_officer, auditor or donor"))?;
+            let token = tokens::create(&ledger.store, role, donor.as_deref(), &name).await?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command: TokenCommand::Revoke { name } } => {
+            tokens::revoke(&ledger.store, &name).await?;
+            println!("token {name} revoked");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            let events = crate::demo::load(&ledger, "demo").await?;
+            println!("demo data loaded: {events} events");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { .. } => verify(&ledger).await,
+        Command::Export { out, after } => crate::audit::run_export(&ledger, &out, after).await,
+        Command::Checkpoint { out, public_key } => crate::audit::run_checkpoint(&ledger, out.as_deref(), public_key).await,
+        Command::Prove { seq: Some(seq), size, .. } => {
+            crate::audit::run_prove(&ledger, crate::audit::ProveRequest::Inclusion { seq, size }).await
+        }
+        Command::Prove { from: Some(from), to: Some(to), .. } => {
+            crate::audit::run_prove(&ledger, crate::audit::ProveRequest::Consistency { from, to }).await
+        }
+        Command::Prove { .. } => anyhow::bail!("give --seq N [--size S], or --from A --to B"),
+        Command::VerifyProof { .. } => unreachable!("verify-proof runs offline, above"),
+        Command::Rebuild { check } => rebuild(&ledger, check).await,
+    }
+}
+
+fn progress_bar(total: u64, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
+}
+
+async fn verify(ledger: &Ledger) -> anyhow::Result<ExitCode> {
+    let (head, _) = ledger.store.head().await?;
+    let bar = progress_bar(head, "verifying");
+    let report = ledger.store.verify_chain(Some(&ledger.keys), |seq| bar.set_position(seq)).await?;
+    bar.finish_and_clear();
+    match report.failure {
+        None => {
+            println!("chain valid: {} events, head hash {}", report.head_seq, hex::encode(report.head_hash));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(failure) => {
+            println!("chain INVALID at seq {}: {}", failure.seq, failure.fault);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn rebuild(ledger: &Ledger, check: bool) -> anyhow::Result<ExitCode> {
+    let (head, _) = ledger.store.head().await?;
+    if check {
+        let bar = progress_bar(head, "checking");
+        let report = projections::rebuild::check(&ledger.store, |seq| bar.set_position(seq)).await?;
+        bar.finish_and_clear();
+        return Ok(match report.difference {
+            None => {
+                println!("projections match a rebuild from {} events", report.events);
+                ExitCode::SUCCESS
+            }
+            Some(difference) => {
+                println!("projections DIFFER from a rebuild: {difference}");
+                ExitCode::from(1)
+            }
+        });
+    }
+    let bar = progress_bar(head, "rebuilding");
+    let events = projections::rebuild::rebuild(&ledger.store, |seq| bar.set_position(seq)).await?;
+    bar.finish_and_clear();
+    println!("projections rebuilt from {events} events");
+    Ok(ExitCode::SUCCESS)
+}

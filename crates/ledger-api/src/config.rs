@@ -1,0 +1,46 @@
+//! Opening a ledger: the database (migrated) and its keys.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ledger_core::keys::KeyRing;
+use ledger_core::store::{Appender, Store};
+use projections::LedgerProjector;
+
+/// A database with its keys, ready to append and read.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pub store: Store,
+    pub keys: Arc<KeyRing>,
+}
+
+impl Ledger {
+    /// Connects, applies migrations and loads the keys: from the environment,
+    /// from `LEDGER_KEY_FILE`, or, for an embedded database, from the key file
+    /// beside it (created with fresh keys on first use).
+    pub async fn open(database_url: &str) -> anyhow::Result<Ledger> {
+        let store = Store::connect(database_url).await?;
+        store.migrate().await?;
+        let key_file = store.database_path.as_ref().map(|path| key_file_beside(path));
+        let keys = KeyRing::load(key_file.as_deref(), true)?;
+        Ok(Ledger { store, keys: Arc::new(keys) })
+    }
+
+    /// Connects and migrates with the given keys (tests, tools).
+    pub async fn open_with_keys(database_url: &str, keys: KeyRing) -> anyhow::Result<Ledger> {
+        let store = Store::connect(database_url).await?;
+        store.migrate().await?;
+        Ok(Ledger { store, keys: Arc::new(keys) })
+    }
+
+    pub fn appender(&self) -> Appender {
+        Appender::new(self.store.clone(), self.keys.clone(), Arc::new(LedgerProjector))
+    }
+}
+
+/// `ledger.db` keeps its keys in `ledger.db.keys`.
+pub fn key_file_beside(database: &std::path::Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".keys");
+    PathBuf::from(name)
+}

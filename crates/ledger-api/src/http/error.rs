@@ -1,0 +1,134 @@
+//! Every error answered as RFC 9457 `application/problem+json`.
+//!
+//! Status per variant: `BadRequest` 400, `Unauthorized` 401, `Forbidden` 403,
+//! `NotFound` 404, `MethodNotAllowed` 405, `Conflict` 409, `PayloadTooLarge`
+//! 413, `UnsupportedMediaType` 415, `Unprocessable` 422 (a money rule refused
+//! it), `Unavailable` 503, `Internal` 500 (logged with its cause, answered
+//! with a generic body).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ledger_core::domain::{DomainError, ErrorKind};
+use ledger_core::store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("send a valid token as `Authorization: Bearer TOKEN`")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The problem document (RFC 9457).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[schema(example = "urn:ledger:problem:money-rule")]
+    pub r#type: String,
+    #[schema(example = "A money rule refused the request")]
+    pub title: String,
+    #[schema(example = 422)]
+    pub status: u16,
+    #[schema(example = "budget line MOTUSE/EU-AMIF/MA has 120.00 EUR available; 350.00 EUR requested")]
+    pub detail: String,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed", "The request is malformed"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed for this token"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "money-rule", "A money rule refused the request"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(error.into())
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        let detail = error.to_string();
+        match error.kind() {
+            ErrorKind::Invalid => ApiError::BadRequest(detail),
+            ErrorKind::Unknown => ApiError::NotFound(detail),
+            ErrorKind::Conflict => ApiError::Conflict(detail),
+            ErrorKind::MoneyRule => ApiError::Unprocessable(detail),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict => {
+                ApiError::Conflict("another writer appended at the same position; retry the request".to_string())
+            }
+            StoreError::WriterStopped => {
+                ApiError::Unavailable("the server is shutting down; retry on another server".to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<projections::balances::BalanceError> for ApiError {
+    fn from(error: projections::balances::BalanceError) -> Self {
+        match error {
+            projections::balances::BalanceError::NotFound(message) => ApiError::NotFound(message),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        let detail = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                "the server could not complete the request; it has been logged".to_string()
+            }
+            other => other.to_string(),
+        };
+        let problem =
+            Problem { r#type: format!("urn:ledger:problem:{slug}"), title: title.to_string(), status: status.as_u16(), detail };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,339 @@
+//! The read endpoints: balances, events, verification, trial balance and
+//! the duplicate-assistance view.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use chrono::NaiveDate;
+use ledger_core::domain::{CountryCode, DonorCode, ProgrammeCode};
+use projections::balances::{self, CountryBalance, DonorBalance, ProgrammeBalance, TrialBalance};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::{Caller, READERS};
+use super::error::{ApiError, Problem};
+use crate::tokens::Role;
+
+/// Events per page of `GET /v1/events`, by default and at most.
+pub const EVENTS_PAGE_DEFAULT: i64 = 100;
+pub const EVENTS_PAGE_MAX: i64 = 1_000;
+/// Returnees per answer of the duplicate-assistance view, at most.
+pub const DUPLICATES_MAX: i64 = 500;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AsOf {
+    /// The balance just after this seq, computed from the events.
+    pub as_of_seq: Option<u64>,
+    /// The balance at the end of this UTC day, computed from the events.
+    #[param(value_type = Option<String>, format = Date)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// Does the donor fund this programme (has any funding row for it)?
+async fn donor_funds(state: &AppState, donor: &DonorCode, programme: &ProgrammeCode) -> Result<bool, ApiError> {
+    let row = sqlx::query("SELECT donor FROM funding WHERE programme = $1 AND donor = $2")
+        .bind(programme.as_str())
+        .bind(donor.as_str())
+        .fetch_optional(state.ledger.store.pool())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(row.is_some())
+}
+
+/// The last seq recorded on or before the end of `day` (UTC).
+async fn last_seq_of_day(state: &AppState, day: NaiveDate) -> Result<u64, ApiError> {
+    let next_day = day.succ_opt().ok_or_else(|| ApiError::BadRequest("as_of is out of range".to_string()))?;
+    let row = sqlx::query("SELECT seq FROM events WHERE recorded_at < $1 ORDER BY seq DESC LIMIT 1")
+        .bind(format!("{next_day}T00:00:00"))
+        .fetch_optional(state.ledger.store.pool())
+        .await
+        .map_err(ApiError::internal)?;
+    let seq: i64 = match row {
+        Some(row) => row.try_get(0).map_err(ApiError::internal)?,
+        None => 0,
+    };
+    Ok(u64::try_from(seq).unwrap_or_default())
+}
+
+#[utoipa::path(get, path = "/v1/programmes/{code}/balance", params(("code" = String, Path), AsOf),
+    responses((status = 200, body = ProgrammeBalance), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn programme_balance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+    Query(as_of): Query<AsOf>,
+) -> Result<Json<ProgrammeBalance>, ApiError> {
+    let programme = ProgrammeCode::parse(&code)?;
+    let donor_scope = match caller.0.role {
+        Role::Donor => Some(caller.0.donor.clone().ok_or(ApiError::Unauthorized)?),
+        _ => None,
+    };
+    if let Some(donor) = &donor_scope {
+        if !donor_funds(&state, donor, &programme).await? {
+            return Err(ApiError::Forbidden(format!("donor {donor} does not fund programme {programme}")));
+        }
+    }
+    let seq = match (as_of.as_of_seq, as_of.as_of) {
+        (Some(_), Some(_)) => return Err(ApiError::BadRequest("give as_of_seq or as_of, not both".to_string())),
+        (Some(seq), None) => Some(seq),
+        (None, Some(day)) => Some(last_seq_of_day(&state, day).await?),
+        (None, None) => None,
+    };
+    let mut balance = match seq {
+        Some(seq) => balances::programme_balance_at(&state.ledger.store, programme.as_str(), seq).await?,
+        None => balances::programme_balance(&state.ledger.store, programme.as_str()).await?,
+    };
+    // A donor sees the programme's totals and its own share, never another donor's.
+    if let Some(donor) = &donor_scope {
+        balance.by_donor.retain(|figures| figures.donor == donor.as_str());
+    }
+    Ok(Json(balance))
+}
+
+#[utoipa::path(get, path = "/v1/donors/{code}/balance", params(("code" = String, Path)),
+    responses((status = 200, body = DonorBalance), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn donor_balance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<DonorBalance>, ApiError> {
+    let donor = DonorCode::parse(&code)?;
+    if caller.0.role == Role::Donor && caller.0.donor.as_ref() != Some(&donor) {
+        return Err(ApiError::Forbidden("a donor token reads only its own donor balance".to_string()));
+    }
+    Ok(Json(balances::donor_balance(&state.ledger.store, donor.as_str()).await?))
+}
+
+#[utoipa::path(get, path = "/v1/countries/{iso}/balance", params(("iso" = String, Path, description = "ISO 3166-1 alpha-2 or alpha-3")),
+    responses((status = 200, body = CountryBalance), (status = 401, body = Problem), (status = 403, body = Problem), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn country_balance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(iso): Path<String>,
+) -> Result<Json<CountryBalance>, ApiError> {
+    caller.require(&READERS)?;
+    let country = CountryCode::parse(&iso)?;
+    Ok(Json(balances::country_balance(&state.ledger.store, country.as_str()).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Events with seq greater than this (0 for the first page).
+    pub after: Option<u64>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// An event as stored, with its hashes.
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    pub seq: u64,
+    pub id: String,
+    pub recorded_at: String,
+    pub actor: String,
+    pub event_type: String,
+    pub version: u32,
+    /// The payload JSON text exactly as hashed (parse it to read it).
+    pub payload: String,
+    pub prev_hash: String,
+    pub hash: String,
+    pub key_id: String,
+    pub tag: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsPage {
+    pub events: Vec<EventView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/v1/events", params(EventsQuery),
+    responses((status = 200, body = EventsPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<EventsPage>, ApiError> {
+    caller.require(&[Role::Auditor])?;
+    let limit = query.limit.unwrap_or(EVENTS_PAGE_DEFAULT);
+    if !(1..=EVENTS_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be 1 to {EVENTS_PAGE_MAX}")));
+    }
+    let records = state.ledger.store.events_after(query.after.unwrap_or(0), limit).await?;
+    let full_page = i64::try_from(records.len()).unwrap_or(i64::MAX) == limit;
+    let next_after = if full_page { records.last().map(|record| record.seq) } else { None };
+    let events = records
+        .into_iter()
+        .map(|record| EventView {
+            seq: record.seq,
+            id: record.id.to_string(),
+            recorded_at: record.recorded_at,
+            actor: record.actor,
+            event_type: record.event_type,
+            version: record.version,
+            payload: record.payload,
+            prev_hash: hex::encode(record.prev_hash),
+            hash: hex::encode(record.hash),
+            key_id: record.key_id,
+            tag: hex::encode(record.tag),
+        })
+        .collect();
+    Ok(Json(EventsPage { events, next_after }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyAnswer {
+    pub valid: bool,
+    /// The last event that verified.
+    pub head_seq: u64,
+    pub head_hash: String,
+    pub first_invalid_seq: Option<u64>,
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/verify",
+    responses((status = 200, body = VerifyAnswer), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<VerifyAnswer>, ApiError> {
+    caller.require(&[Role::Auditor])?;
+    let report = state.ledger.store.verify_chain(Some(&state.ledger.keys), |_| {}).await?;
+    Ok(Json(VerifyAnswer {
+        valid: report.is_valid(),
+        head_seq: report.head_seq,
+        head_hash: hex::encode(report.head_hash),
+        first_invalid_seq: report.failure.as_ref().map(|failure| failure.seq),
+        reason: report.failure.as_ref().map(|failure| failure.fault.to_string()),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/trial-balance",
+    responses((status = 200, body = TrialBalance), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn trial_balance(State(state): State<AppState>, caller: Caller) -> Result<Json<TrialBalance>, ApiError> {
+    caller.require(&[Role::Auditor])?;
+    Ok(Json(balances::trial_balance(&state.ledger.store).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicatesQuery {
+    /// Two disbursements from one programme to one returnee within this many
+    /// days count as a duplicate (default 30; 0 looks only across programmes).
+    pub window_days: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Assistance {
+    pub seq: u64,
+    pub programme: String,
+    pub donor: String,
+    pub country: String,
+    /// cash or in_kind
+    pub kind: String,
+    pub amount: String,
+    pub currency: String,
+    pub assisted_on: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DuplicateAssistance {
+    /// The returnee's pseudonym; never a name or case number.
+    pub beneficiary_ref: String,
+    pub programmes: Vec<String>,
+    pub assistance: Vec<Assistance>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DuplicatesAnswer {
+    pub window_days: u32,
+    pub duplicates: Vec<DuplicateAssistance>,
+}
+
+#[utoipa::path(get, path = "/v1/duplicates", params(DuplicatesQuery),
+    responses((status = 200, body = DuplicatesAnswer), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn duplicates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<DuplicatesQuery>,
+) -> Result<Json<DuplicatesAnswer>, ApiError> {
+    caller.require(&[Role::FinanceOfficer, Role::Auditor])?;
+    let window_days = query.window_days.unwrap_or(30);
+    let rows = sqlx::query(
+        "SELECT seq, beneficiary_ref, programme, donor, country, kind, currency, amount, assisted_on FROM assistance \
+         WHERE reversed = 0 AND beneficiary_ref IN (SELECT beneficiary_ref FROM assistance WHERE reversed = 0 \
+         GROUP BY beneficiary_ref HAVING COUNT(*) > 1 ORDER BY beneficiary_ref LIMIT $1) ORDER BY beneficiary_ref, assisted_on, seq",
+    )
+    .bind(DUPLICATES_MAX)
+    .fetch_all(state.ledger.store.pool())
+    .await
+    .map_err(ApiError::internal)?;
+    let mut by_reference: BTreeMap<String, Vec<Assistance>> = BTreeMap::new();
+    for row in rows {
+        let currency_text: String = row.try_get("currency").map_err(ApiError::internal)?;
+        let currency = ledger_core::domain::Currency::parse(&currency_text)?;
+        let amount: i64 = row.try_get("amount").map_err(ApiError::internal)?;
+        let seq: i64 = row.try_get("seq").map_err(ApiError::internal)?;
+        let reference: String = row.try_get("beneficiary_ref").map_err(ApiError::internal)?;
+        by_reference.entry(reference).or_default().push(Assistance {
+            seq: u64::try_from(seq).unwrap_or_default(),
+            programme: row.try_get("programme").map_err(ApiError::internal)?,
+            donor: row.try_get("donor").map_err(ApiError::internal)?,
+            country: row.try_get("country").map_err(ApiError::internal)?,
+            kind: row.try_get("kind").map_err(ApiError::internal)?,
+            amount: ledger_core::domain::types::format_minor_units(amount, currency),
+            currency: currency_text,
+            assisted_on: row.try_get("assisted_on").map_err(ApiError::internal)?,
+        });
+    }
+    let duplicates = by_reference
+        .into_iter()
+        .filter(|(_, assistance)| is_duplicate(assistance, window_days))
+        .map(|(beneficiary_ref, assistance)| {
+            let programmes: BTreeSet<String> = assistance.iter().map(|item| item.programme.clone()).collect();
+            DuplicateAssistance { beneficiary_ref, programmes: programmes.into_iter().collect(), assistance }
+        })
+        .collect();
+    Ok(Json(DuplicatesAnswer { window_days, duplicates }))
+}
+
+/// Assistance from two programmes, or twice from one within the window.
+fn is_duplicate(assistance: &[Assistance], window_days: u32) -> bool {
+    let programmes: BTreeSet<&str> = assistance.iter().map(|item| item.programme.as_str()).collect();
+    if programmes.len() > 1 {
+        return true;
+    }
+    let days: Vec<Option<NaiveDate>> = assistance.iter().map(|item| item.assisted_on.parse().ok()).collect();
+    days.windows(2).any(|pair| match (pair[0], pair[1]) {
+        (Some(first), Some(second)) => (second - first).num_days().abs() <= i64::from(window_days) && window_days > 0,
+        _ => false,
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+    pub head_seq: u64,
+}
+
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let (head_seq, _) = state
+        .ledger
+        .store
+        .head()
+        .await
+        .map_err(|error| ApiError::Unavailable(format!("the database is not reachable: {error}")))?;
+    Ok(Json(Health { status: "ok".to_string(), head_seq }))
+}

@@ -1,0 +1,8 @@
+//! The ledger's HTTP API and command line. Only this crate knows HTTP.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod tokens;
