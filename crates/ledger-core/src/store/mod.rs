@@ -22,6 +22,8 @@ pub use writer::Writer;
 
 /// Connections in the pool of an embedded SQLite database.
 pub const SQLITE_POOL_CONNECTIONS_MAX: u32 = 4;
+/// SQLite page cache per connection, in KiB.
+pub const SQLITE_CACHE_KIB: u32 = 65_536;
 /// Connections in the pool of a PostgreSQL database, per server.
 pub const POSTGRES_POOL_CONNECTIONS_MAX: u32 = 16;
 /// How long a request waits for a free connection.
@@ -103,6 +105,10 @@ impl Store {
                         // (the default) keeps every acknowledged event on disk.
                         sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *connection).await?;
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *connection).await?;
+                        // A page cache large enough that a group commit or a
+                        // rebuild chunk does not spill to disk mid-transaction.
+                        sqlx::query(&format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}")).execute(&mut *connection).await?;
+                        sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *connection).await?;
                     }
                     Ok(())
                 })
