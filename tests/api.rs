@@ -517,6 +517,18 @@ test_on_both_backends! {
             let answer = server.post(&officer, path, body).await;
             server.assert_refused(&answer, 422, head, what).await;
         }
+        let stated = |mut body: Value, code: &str| {
+            body["currency"] = json!(code);
+            body
+        };
+        let answer = server.post(&officer, "/v1/commitments", &stated(commitment_body(MOTUSE, AMIF, "10.00"), "USD")).await;
+        server.assert_refused(&answer, 422, head, "a commitment stated in another currency").await;
+        assert!(detail(&answer).contains("accounted in EUR, not USD"), "{}", answer.body);
+        let in_francs = stated(cash_body(AMIF_MA, "MA-4", "1.00", ("1.00", "EUR")), "XOF");
+        let answer = server.post(&officer, "/v1/payments/cash", &in_francs).await;
+        server.assert_refused(&answer, 422, head, "a payment charged in another currency").await;
+        let answer = server.post(&officer, "/v1/commitments", &stated(commitment_body(MOTUSE, AMIF, "10.00"), "usd")).await;
+        server.assert_refused(&answer, 422, head, "a currency stated in lower case is still another currency").await;
         let fourth = server.get(&server.auditor, "/v1/events?after=3&limit=1").await.json();
         let fourth_type = fourth["events"][0]["event_type"].as_str().unwrap_or_default().to_string();
         assert!(fourth_type.contains("alloc"), "seq 4 is the allocation the last refusal tried to reverse: {fourth}");
@@ -527,6 +539,9 @@ test_on_both_backends! {
         assert!(detail(&answer).contains(&payment.to_string()), "the detail names the seq: {}", answer.body);
         let answer = server.post(&officer, "/v1/reversals", &reversal_body(reversal)).await;
         server.assert_refused(&answer, 422, reversal, "reversing a reversal").await;
+        let in_euros = stated(commitment_body(MOTUSE, AMIF, "10.00"), "EUR");
+        let seq = server.post_created(&officer, "/v1/commitments", &in_euros).await;
+        assert_eq!(seq, reversal + 1, "an amount stated in the programme's currency is accepted");
         server.stop().await;
     }
 }

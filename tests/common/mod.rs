@@ -275,6 +275,7 @@ pub fn commit(programme_code: &str, donor_code: &str, value: &str) -> Command {
         programme: programme(programme_code),
         donor: donor(donor_code),
         amount: amount(value),
+        currency: None,
         reference: format!("{programme_code}/{donor_code}/agreement"),
         committed_on: date("2023-01-10"),
     }
@@ -285,6 +286,7 @@ pub fn receive(programme_code: &str, donor_code: &str, value: &str) -> Command {
         programme: programme(programme_code),
         donor: donor(donor_code),
         amount: amount(value),
+        currency: None,
         received_on: date("2023-02-01"),
     }
 }
@@ -295,6 +297,7 @@ pub fn allocate(programme_code: &str, donor_code: &str, country_code: &str, valu
         donor: donor(donor_code),
         country: country(country_code),
         amount: amount(value),
+        currency: None,
     }
 }
 
@@ -305,6 +308,7 @@ pub fn reallocate(programme_code: &str, donor_code: &str, (from, to): (&str, &st
         from_country: country(from),
         to_country: country(to),
         amount: amount(value),
+        currency: None,
         reason: "caseload moved".to_string(),
     }
 }
@@ -334,6 +338,7 @@ pub fn pay_cash_local(
         country: country(country_code),
         beneficiary: keys.pseudonymise(case_id).expect("test case ids are valid"),
         amount: amount(value),
+        currency: None,
         paid_amount: amount(paid_amount),
         paid_currency: currency(paid_currency),
         method: PaymentMethod::MobileMoney,
@@ -358,6 +363,7 @@ pub fn grant_in_kind(
         category: "business_start_up".to_string(),
         description: "Start-up kit".to_string(),
         amount: amount(value),
+        currency: None,
         delivered_on: date("2023-06-01"),
     }
 }
@@ -378,6 +384,7 @@ pub fn grant_to_community(
         category: "community_infrastructure".to_string(),
         description: "Classrooms".to_string(),
         amount: amount(value),
+        currency: None,
         delivered_on: date("2023-06-01"),
     }
 }

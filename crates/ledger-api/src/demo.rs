@@ -55,6 +55,7 @@ fn commit(programme_code: &str, donor_code: &str, value: &str, reference: &str, 
         programme: programme(programme_code),
         donor: donor(donor_code),
         amount: amount(value),
+        currency: None,
         reference: reference.to_string(),
         committed_on: date(on),
     }
@@ -65,6 +66,7 @@ fn receive(programme_code: &str, donor_code: &str, value: &str, on: &str) -> Com
         programme: programme(programme_code),
         donor: donor(donor_code),
         amount: amount(value),
+        currency: None,
         received_on: date(on),
     }
 }
@@ -75,6 +77,7 @@ fn allocate(programme_code: &str, donor_code: &str, country_code: &str, value: &
         donor: donor(donor_code),
         country: country(country_code),
         amount: amount(value),
+        currency: None,
     }
 }
 
@@ -95,6 +98,7 @@ fn pay(keys: &KeyRing, cash: Cash<'_>) -> Command {
         country: country(cash.line.2),
         beneficiary: keys.pseudonymise(cash.case_id).expect("demo case ids are valid"),
         amount: amount(cash.charged),
+        currency: None,
         paid_amount: amount(cash.paid.0),
         paid_currency: currency(cash.paid.1),
         method: cash.method,
@@ -121,6 +125,7 @@ fn grant(
         category: category.to_string(),
         description: description.to_string(),
         amount: amount(value),
+        currency: None,
         delivered_on: date(on),
     }
 }
@@ -274,6 +279,7 @@ fn corrections() -> Vec<Command> {
             from_country: country("LY"),
             to_country: country("TN"),
             amount: amount("150000.00"),
+            currency: None,
             reason: "Access to Libya suspended; caseload moved to Tunisia (steering committee, 2020-03)".to_string(),
         },
         Command::Reverse { seq: 0, reason: "Paid twice by mistake: the bank transfer was already made".to_string() },

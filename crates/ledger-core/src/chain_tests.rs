@@ -188,6 +188,7 @@ fn the_vector_payloads_are_what_the_domain_records_for_those_commands() {
             programme: ProgrammeCode::parse("MOTUSE").unwrap(),
             donor: DonorCode::parse("EU-EUTF").unwrap(),
             amount: rust_decimal::Decimal::new(1_000_000, 0),
+            currency: None,
             reference: "T05-EUTF-NOA-REG-12".to_string(),
             committed_on: date("2026-01-05"),
         },

@@ -55,10 +55,11 @@ fn setup_commands() -> Vec<Command> {
             programme: programme.clone(),
             donor: donor.clone(),
             amount: Decimal::new(900_000_000_000, 0),
+            currency: None,
             reference: "BENCH".into(),
             committed_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         },
-        Command::AllocateBudget { programme, donor, country, amount: Decimal::new(900_000_000_000, 0) },
+        Command::AllocateBudget { programme, donor, country, amount: Decimal::new(900_000_000_000, 0), currency: None },
     ]
 }
 
@@ -69,6 +70,7 @@ fn payment(keys: &KeyRing, index: usize) -> Command {
         country: CountryCode::parse("MA").unwrap(),
         beneficiary: keys.pseudonymise(&format!("MA-{}", index % DISTINCT_RETURNEES)).unwrap(),
         amount: Decimal::new(35_000, 2),
+        currency: None,
         paid_amount: Decimal::new(381_500, 2),
         paid_currency: Currency::parse("MAD").unwrap(),
         method: PaymentMethod::MobileMoney,

@@ -64,6 +64,10 @@ pub struct CommitmentRequest {
     pub donor: String,
     #[schema(example = "1200000.00")]
     pub amount: String,
+    /// The currency of `amount`, if stated: it must be the programme's.
+    #[serde(default)]
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
     #[schema(example = "AMIF/2022/MOTUSE/001")]
     pub reference: String,
     #[schema(value_type = String, format = Date)]
@@ -77,6 +81,10 @@ pub struct ReceiptRequest {
     pub donor: String,
     #[schema(example = "600000.00")]
     pub amount: String,
+    /// The currency of `amount`, if stated: it must be the programme's.
+    #[serde(default)]
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
     #[schema(value_type = String, format = Date)]
     pub received_on: NaiveDate,
 }
@@ -90,6 +98,10 @@ pub struct AllocationRequest {
     pub country: String,
     #[schema(example = "500000.00")]
     pub amount: String,
+    /// The currency of `amount`, if stated: it must be the programme's.
+    #[serde(default)]
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -100,6 +112,10 @@ pub struct ReallocationRequest {
     pub from_country: String,
     pub to_country: String,
     pub amount: String,
+    /// The currency of `amount`, if stated: it must be the programme's.
+    #[serde(default)]
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
     pub reason: String,
 }
 
@@ -115,6 +131,10 @@ pub struct CashPaymentRequest {
     /// Charged to the budget line, in the programme's currency.
     #[schema(example = "350.00")]
     pub amount: String,
+    /// The currency of `amount`, if stated: it must be the programme's.
+    #[serde(default)]
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
     /// What the returnee received, in `paid_currency`.
     #[schema(example = "3815.00")]
     pub paid_amount: String,
@@ -145,6 +165,10 @@ pub struct InKindGrantRequest {
     pub description: String,
     #[schema(example = "1500.00")]
     pub amount: String,
+    /// The currency of `amount`, if stated: it must be the programme's.
+    #[serde(default)]
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
     #[schema(value_type = String, format = Date)]
     pub delivered_on: NaiveDate,
 }
@@ -201,6 +225,10 @@ fn amount(field: &'static str, text: &str) -> Result<Decimal, ApiError> {
     parsed.ok_or_else(|| ApiError::BadRequest(format!("{field}: {text:?} is not a decimal amount like \"350.00\"")))
 }
 
+fn stated_currency(text: Option<&str>) -> Result<Option<Currency>, ApiError> {
+    Ok(text.map(Currency::parse).transpose()?)
+}
+
 fn programme(text: &str) -> Result<ProgrammeCode, ApiError> {
     Ok(ProgrammeCode::parse(text)?)
 }
@@ -239,6 +267,7 @@ impl BatchCommand {
                 programme: programme(&body.programme)?,
                 donor: donor(&body.donor)?,
                 amount: amount("amount", &body.amount)?,
+                currency: stated_currency(body.currency.as_deref())?,
                 reference: body.reference,
                 committed_on: body.committed_on,
             },
@@ -246,6 +275,7 @@ impl BatchCommand {
                 programme: programme(&body.programme)?,
                 donor: donor(&body.donor)?,
                 amount: amount("amount", &body.amount)?,
+                currency: stated_currency(body.currency.as_deref())?,
                 received_on: body.received_on,
             },
             BatchCommand::Allocation(body) => Command::AllocateBudget {
@@ -253,6 +283,7 @@ impl BatchCommand {
                 donor: donor(&body.donor)?,
                 country: country(&body.country)?,
                 amount: amount("amount", &body.amount)?,
+                currency: stated_currency(body.currency.as_deref())?,
             },
             BatchCommand::Reallocation(body) => Command::ReallocateBudget {
                 programme: programme(&body.programme)?,
@@ -260,6 +291,7 @@ impl BatchCommand {
                 from_country: country(&body.from_country)?,
                 to_country: country(&body.to_country)?,
                 amount: amount("amount", &body.amount)?,
+                currency: stated_currency(body.currency.as_deref())?,
                 reason: body.reason,
             },
             BatchCommand::CashPayment(body) => Command::PayCash {
@@ -268,6 +300,7 @@ impl BatchCommand {
                 country: country(&body.country)?,
                 beneficiary: keys.pseudonymise(&body.case_id)?,
                 amount: amount("amount", &body.amount)?,
+                currency: stated_currency(body.currency.as_deref())?,
                 paid_amount: amount("paid_amount", &body.paid_amount)?,
                 paid_currency: Currency::parse(&body.paid_currency)?,
                 method: body.method,
@@ -296,6 +329,7 @@ fn in_kind_command(body: InKindGrantRequest, keys: &KeyRing) -> Result<Command, 
         category: body.category,
         description: body.description,
         amount: amount("amount", &body.amount)?,
+        currency: stated_currency(body.currency.as_deref())?,
         delivered_on: body.delivered_on,
     })
 }

@@ -46,6 +46,9 @@ pub enum Command {
         programme: ProgrammeCode,
         donor: DonorCode,
         amount: Decimal,
+        /// The currency the amount is stated in, if the caller stated it:
+        /// it must be the programme's.
+        currency: Option<Currency>,
         reference: String,
         committed_on: NaiveDate,
     },
@@ -53,6 +56,9 @@ pub enum Command {
         programme: ProgrammeCode,
         donor: DonorCode,
         amount: Decimal,
+        /// The currency the amount is stated in, if the caller stated it:
+        /// it must be the programme's.
+        currency: Option<Currency>,
         received_on: NaiveDate,
     },
     AllocateBudget {
@@ -60,6 +66,9 @@ pub enum Command {
         donor: DonorCode,
         country: CountryCode,
         amount: Decimal,
+        /// The currency the amount is stated in, if the caller stated it:
+        /// it must be the programme's.
+        currency: Option<Currency>,
     },
     ReallocateBudget {
         programme: ProgrammeCode,
@@ -67,6 +76,9 @@ pub enum Command {
         from_country: CountryCode,
         to_country: CountryCode,
         amount: Decimal,
+        /// The currency the amount is stated in, if the caller stated it:
+        /// it must be the programme's.
+        currency: Option<Currency>,
         reason: String,
     },
     PayCash {
@@ -75,6 +87,9 @@ pub enum Command {
         country: CountryCode,
         beneficiary: BeneficiaryRef,
         amount: Decimal,
+        /// The currency the amount is stated in, if the caller stated it:
+        /// it must be the programme's.
+        currency: Option<Currency>,
         paid_amount: Decimal,
         paid_currency: Currency,
         method: PaymentMethod,
@@ -90,6 +105,9 @@ pub enum Command {
         category: String,
         description: String,
         amount: Decimal,
+        /// The currency the amount is stated in, if the caller stated it:
+        /// it must be the programme's.
+        currency: Option<Currency>,
         delivered_on: NaiveDate,
     },
     Reverse {
@@ -131,8 +149,8 @@ pub fn decide(state: &State, command: &Command, target: Option<&ReversalTarget>)
             };
             register_programme(state, registered)
         }
-        Command::CommitFunding { programme, donor, amount, reference, committed_on } => {
-            let (_, money) = funding_of(state, programme, donor, *amount)?;
+        Command::CommitFunding { programme, donor, amount, currency, reference, committed_on } => {
+            let (_, money) = funding_of(state, programme, donor, *amount, *currency)?;
             Ok(EventBody::Money(MoneyEntry::FundingCommitted(FundingCommitted {
                 programme: programme.clone(),
                 donor: donor.clone(),
@@ -142,8 +160,8 @@ pub fn decide(state: &State, command: &Command, target: Option<&ReversalTarget>)
                 committed_on: *committed_on,
             })))
         }
-        Command::ReceiveFunding { programme, donor, amount, received_on } => {
-            let (_, money) = funding_of(state, programme, donor, *amount)?;
+        Command::ReceiveFunding { programme, donor, amount, currency, received_on } => {
+            let (_, money) = funding_of(state, programme, donor, *amount, *currency)?;
             Ok(EventBody::Money(MoneyEntry::FundingReceived(FundingReceived {
                 programme: programme.clone(),
                 donor: donor.clone(),
@@ -152,9 +170,11 @@ pub fn decide(state: &State, command: &Command, target: Option<&ReversalTarget>)
                 received_on: *received_on,
             })))
         }
-        Command::AllocateBudget { programme, donor, country, amount } => allocate(state, programme, donor, *country, *amount),
-        Command::ReallocateBudget { programme, donor, from_country, to_country, amount, reason } => {
-            reallocate(state, programme, donor, (*from_country, *to_country), *amount, reason)
+        Command::AllocateBudget { programme, donor, country, amount, currency } => {
+            allocate(state, programme, donor, *country, (*amount, *currency))
+        }
+        Command::ReallocateBudget { programme, donor, from_country, to_country, amount, currency, reason } => {
+            reallocate(state, programme, donor, (*from_country, *to_country), (*amount, *currency), reason)
         }
         Command::PayCash { .. } => pay_cash(state, command),
         Command::DeliverInKind { .. } => deliver_in_kind(state, command),
@@ -197,17 +217,25 @@ fn programme_of<'state>(state: &'state State, programme: &ProgrammeCode) -> Resu
     state.programmes.get(programme).ok_or_else(|| DomainError::UnknownProgramme(programme.to_string()))
 }
 
-/// Checks that programme and donor exist and that the amount is valid in the
-/// programme's currency.
+/// Checks that programme and donor exist, that the amount is stated in the
+/// programme's currency (when a currency is stated) and is valid in it.
 fn funding_of<'state>(
     state: &'state State,
     programme: &ProgrammeCode,
     donor: &DonorCode,
     amount: Decimal,
+    stated_currency: Option<Currency>,
 ) -> Result<(&'state ProgrammeInfo, Money), DomainError> {
     let info = programme_of(state, programme)?;
     if !state.donors.contains(donor) {
         return Err(DomainError::UnknownDonor(donor.to_string()));
+    }
+    if let Some(stated) = stated_currency.filter(|stated| *stated != info.currency) {
+        return Err(DomainError::CurrencyMismatch {
+            programme: programme.to_string(),
+            expected: info.currency.code(),
+            given: stated.code(),
+        });
     }
     let money = Money::parse(amount, info.currency)?;
     Ok((info, money))
@@ -244,9 +272,9 @@ fn allocate(
     programme: &ProgrammeCode,
     donor: &DonorCode,
     country: CountryCode,
-    amount: Decimal,
+    (amount, currency): (Decimal, Option<Currency>),
 ) -> Result<EventBody, DomainError> {
-    let (info, money) = funding_of(state, programme, donor, amount)?;
+    let (info, money) = funding_of(state, programme, donor, amount, currency)?;
     check_country(info, programme, country)?;
     let unallocated = state.funding(programme, donor).unallocated();
     if money.minor_units() > unallocated {
@@ -272,10 +300,10 @@ fn reallocate(
     programme: &ProgrammeCode,
     donor: &DonorCode,
     (from_country, to_country): (CountryCode, CountryCode),
-    amount: Decimal,
+    (amount, currency): (Decimal, Option<Currency>),
     reason: &str,
 ) -> Result<EventBody, DomainError> {
-    let (info, money) = funding_of(state, programme, donor, amount)?;
+    let (info, money) = funding_of(state, programme, donor, amount, currency)?;
     check_country(info, programme, from_country)?;
     check_country(info, programme, to_country)?;
     if from_country == to_country {
@@ -294,12 +322,22 @@ fn reallocate(
 }
 
 fn pay_cash(state: &State, command: &Command) -> Result<EventBody, DomainError> {
-    let Command::PayCash { programme, donor, country, beneficiary, amount, paid_amount, paid_currency, method, paid_on } =
-        command
+    let Command::PayCash {
+        programme,
+        donor,
+        country,
+        beneficiary,
+        amount,
+        currency,
+        paid_amount,
+        paid_currency,
+        method,
+        paid_on,
+    } = command
     else {
         unreachable!("pay_cash is called with a cash payment");
     };
-    let (info, money) = funding_of(state, programme, donor, *amount)?;
+    let (info, money) = funding_of(state, programme, donor, *amount, *currency)?;
     check_country(info, programme, *country)?;
     let paid = Money::parse(*paid_amount, *paid_currency)?;
     if paid.currency == money.currency && paid.amount != money.amount {
@@ -336,12 +374,13 @@ fn deliver_in_kind(state: &State, command: &Command) -> Result<EventBody, Domain
         category,
         description,
         amount,
+        currency,
         delivered_on,
     } = command
     else {
         unreachable!("deliver_in_kind is called with an in-kind grant");
     };
-    let (info, money) = funding_of(state, programme, donor, *amount)?;
+    let (info, money) = funding_of(state, programme, donor, *amount, *currency)?;
     check_country(info, programme, *country)?;
     let (beneficiary_ref, community) = match (recipient, level) {
         (Recipient::Beneficiary(reference), Level::Individual) => (Some(reference.clone()), None),

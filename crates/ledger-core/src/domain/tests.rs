@@ -152,6 +152,7 @@ fn commit_to(programme: &str, donor: &str, amount: &str) -> Command {
         programme: programme_code(programme),
         donor: donor_code(donor),
         amount: decimal(amount),
+        currency: None,
         reference: "T05-EUTF-NOA-REG-12".to_string(),
         committed_on: date("2026-01-05"),
     }
@@ -166,6 +167,7 @@ fn receive(amount: &str) -> Command {
         programme: programme_code(PROGRAMME),
         donor: donor_code(DONOR),
         amount: decimal(amount),
+        currency: None,
         received_on: date("2026-01-10"),
     }
 }
@@ -176,6 +178,7 @@ fn allocate_from(donor: &str, country: &str, amount: &str) -> Command {
         donor: donor_code(donor),
         country: country_code(country),
         amount: decimal(amount),
+        currency: None,
     }
 }
 
@@ -190,6 +193,7 @@ fn reallocate(from: &str, to: &str, amount: &str) -> Command {
         from_country: country_code(from),
         to_country: country_code(to),
         amount: decimal(amount),
+        currency: None,
         reason: "more returnees than planned".to_string(),
     }
 }
@@ -201,6 +205,7 @@ fn pay_cash_in(country: &str, amount: &str, paid_amount: &str, paid_currency: &s
         country: country_code(country),
         beneficiary: beneficiary(7),
         amount: decimal(amount),
+        currency: None,
         paid_amount: decimal(paid_amount),
         paid_currency: currency(paid_currency),
         method: PaymentMethod::MobileMoney,
@@ -225,6 +230,7 @@ fn deliver_in_kind(recipient: Recipient, level: Level, amount: &str) -> Command 
         category: "business start-up kit".to_string(),
         description: "sewing machine and fabric".to_string(),
         amount: decimal(amount),
+        currency: None,
         delivered_on: date("2026-02-15"),
     }
 }
@@ -542,6 +548,34 @@ fn money_commands() -> Vec<Command> {
     ]
 }
 
+/// `command` with its amount stated in `code`.
+fn stating(mut command: Command, code: &str) -> Command {
+    match &mut command {
+        Command::CommitFunding { currency: stated, .. }
+        | Command::ReceiveFunding { currency: stated, .. }
+        | Command::AllocateBudget { currency: stated, .. }
+        | Command::ReallocateBudget { currency: stated, .. }
+        | Command::PayCash { currency: stated, .. }
+        | Command::DeliverInKind { currency: stated, .. } => *stated = Some(currency(code)),
+        other => panic!("{other:?} states no amount"),
+    }
+    command
+}
+
+#[test]
+fn a_money_command_stated_in_another_currency_than_the_programme_s_is_refused() {
+    let ledger = given(&with(funded(), [allocate("MA", "100")]));
+    let mismatch =
+        |given: &'static str| DomainError::CurrencyMismatch { programme: PROGRAMME.to_string(), expected: "EUR", given };
+    for command in money_commands() {
+        assert_eq!(ledger.when(&stating(command.clone(), "USD")), Err(mismatch("USD")), "{command:?}");
+        assert_eq!(ledger.when(&stating(command.clone(), "XOF")), Err(mismatch("XOF")), "{command:?}");
+        assert_eq!(ledger.when(&stating(command.clone(), "EUR")), ledger.when(&command), "{command:?}");
+        assert!(ledger.when(&command).is_ok(), "{command:?}");
+    }
+    assert_eq!(mismatch("USD").to_string(), "programme MOTUSE is accounted in EUR, not USD");
+}
+
 #[test]
 fn a_country_outside_the_programme_is_refused_for_every_money_command() {
     let ledger = given(&funded());
@@ -568,6 +602,7 @@ fn a_country_outside_the_programme_is_refused_for_every_money_command() {
         category,
         description,
         amount,
+        currency: None,
         delivered_on,
     };
     assert_eq!(ledger.when(&grant_in_libya), Err(outside("LY")));
@@ -771,7 +806,8 @@ fn reallocation_needs_a_reason() {
     let Command::ReallocateBudget { programme, donor, from_country, to_country, amount, .. } = reallocate("MA", "TN", "1") else {
         unreachable!()
     };
-    let reasonless = Command::ReallocateBudget { programme, donor, from_country, to_country, amount, reason: " ".to_string() };
+    let reasonless =
+        Command::ReallocateBudget { programme, donor, from_country, to_country, amount, currency: None, reason: " ".to_string() };
     assert_invalid(ledger.when(&reasonless), "reason");
 }
 
@@ -916,6 +952,7 @@ fn an_in_kind_grant_to_an_unnamed_community_or_without_category_or_description_i
             description: description.to_string(),
             amount,
             delivered_on,
+            currency: None,
         }
     };
     assert_invalid(ledger.when(&with_texts("", "sewing machine")), "category");
@@ -1535,6 +1572,7 @@ impl Step {
                 programme: programme(*index),
                 donor: donor(*donor_index),
                 amount: *amount,
+                currency: None,
                 reference: "agreement".to_string(),
                 committed_on: date("2026-01-05"),
             },
@@ -1542,6 +1580,7 @@ impl Step {
                 programme: programme(*index),
                 donor: donor(*donor_index),
                 amount: *amount,
+                currency: None,
                 received_on: date("2026-01-10"),
             },
             Step::Allocate { programme: index, donor: donor_index, country: country_index, amount } => Command::AllocateBudget {
@@ -1549,6 +1588,7 @@ impl Step {
                 donor: donor(*donor_index),
                 country: country(*index, *country_index),
                 amount: *amount,
+                currency: None,
             },
             Step::Reallocate { programme: index, donor: donor_index, from, to, amount } => Command::ReallocateBudget {
                 programme: programme(*index),
@@ -1556,6 +1596,7 @@ impl Step {
                 from_country: country(*index, *from),
                 to_country: country(*index, *to),
                 amount: *amount,
+                currency: None,
                 reason: "needs changed".to_string(),
             },
             Step::PayCash {
@@ -1571,6 +1612,7 @@ impl Step {
                 country: country(*index, *country_index),
                 beneficiary: beneficiary(3),
                 amount: *amount,
+                currency: None,
                 paid_amount: *paid_amount,
                 paid_currency: currency(PAID_CURRENCIES[*paid_currency]),
                 method: PaymentMethod::CashInHand,
@@ -1591,6 +1633,7 @@ impl Step {
                     category: "training".to_string(),
                     description: "vocational training".to_string(),
                     amount: *amount,
+                    currency: None,
                     delivered_on: date("2026-02-15"),
                 }
             }
