@@ -116,7 +116,6 @@ CREATE TABLE reach (
     disbursements   BIGINT NOT NULL,
     PRIMARY KEY (scope, beneficiary_ref)
 );
-CREATE INDEX reach_by_beneficiary ON reach (beneficiary_ref);
 
 CREATE TABLE reach_totals (
     scope         TEXT   PRIMARY KEY,

@@ -47,8 +47,8 @@ CREATE INDEX budget_lines_by_country ON budget_lines (country);
 CREATE INDEX budget_lines_by_donor ON budget_lines (donor);
 
 CREATE TABLE reversals (
-    reversed_seq BIGINT PRIMARY KEY,
-    reversal_seq BIGINT NOT NULL UNIQUE
+    reversed_seq INTEGER PRIMARY KEY,
+    reversal_seq BIGINT  NOT NULL UNIQUE
 );
 
 -- Double entry: debit positive, credit negative; per event they sum to zero
@@ -60,7 +60,7 @@ CREATE TABLE postings (
     currency TEXT   NOT NULL,
     amount   BIGINT NOT NULL,
     PRIMARY KEY (seq, line)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE account_balances (
     account  TEXT   NOT NULL,
@@ -95,7 +95,7 @@ CREATE INDEX disbursement_splits_by_country ON disbursement_splits (country);
 
 -- Every disbursement to one returnee, for the duplicate-assistance view.
 CREATE TABLE assistance (
-    seq             BIGINT PRIMARY KEY,
+    seq             INTEGER PRIMARY KEY,
     beneficiary_ref TEXT   NOT NULL,
     programme       TEXT   NOT NULL,
     donor           TEXT   NOT NULL,
@@ -115,8 +115,7 @@ CREATE TABLE reach (
     beneficiary_ref TEXT   NOT NULL,
     disbursements   BIGINT NOT NULL,
     PRIMARY KEY (scope, beneficiary_ref)
-);
-CREATE INDEX reach_by_beneficiary ON reach (beneficiary_ref);
+) WITHOUT ROWID;
 
 CREATE TABLE reach_totals (
     scope         TEXT   PRIMARY KEY,

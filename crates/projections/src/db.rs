@@ -18,7 +18,13 @@ pub const STATEMENT_ROWS_MAX: usize = 500;
 /// Writes `changes` on top of the stored rows: `Add` columns are added to,
 /// `Set` columns replaced. Works the same on an empty table (rebuild).
 pub async fn write_changes(connection: &mut AnyConnection, mut changes: Changes) -> Result<(), sqlx::Error> {
-    let before = read_reach(connection, &changes).await?;
+    write_changes_of(connection, &mut changes).await
+}
+
+/// As `write_changes`, leaving the changes with the caller (to free them
+/// elsewhere).
+pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Changes) -> Result<(), sqlx::Error> {
+    let before = read_reach(connection, changes).await?;
     changes.add_reach_totals(&before);
     for table in TABLES {
         if let Some(rows) = changes.rows(table) {
@@ -58,7 +64,7 @@ async fn upsert(connection: &mut AnyConnection, table: &Table, rows: &TableChang
         for (key, values) in chunk {
             for value in key.iter().chain(values.iter()) {
                 query = match value {
-                    Value::Text(text) => query.bind(text.clone()),
+                    Value::Text(text) => query.bind(text.as_str()),
                     Value::Int(number) => query.bind(*number),
                 };
             }
@@ -69,25 +75,44 @@ async fn upsert(connection: &mut AnyConnection, table: &Table, rows: &TableChang
 }
 
 /// The stored active-disbursement counts of every (scope, returnee) the
-/// changes touch.
+/// changes touch (and possibly a few more), found through the primary key.
 async fn read_reach(connection: &mut AnyConnection, changes: &Changes) -> Result<BTreeMap<Vec<Value>, i64>, sqlx::Error> {
     let mut before = BTreeMap::new();
     let Some(reach) = changes.rows(&REACH) else { return Ok(before) };
+    let scopes: BTreeSet<&Value> = reach.keys().map(|key| &key[0]).collect();
     let references: BTreeSet<&Value> = reach.keys().map(|key| &key[1]).collect();
+    let scopes: Vec<&Value> = scopes.into_iter().collect();
     let references: Vec<&Value> = references.into_iter().collect();
-    for chunk in references.chunks(STATEMENT_ROWS_MAX) {
-        let list = store::values_list(store::backend_of(connection), 1, chunk.len());
-        let sql = format!("SELECT scope, beneficiary_ref, disbursements FROM reach WHERE beneficiary_ref IN {list}");
-        let mut query = sqlx::query(&sql);
-        for reference in chunk {
-            query = query.bind(reference.to_string());
-        }
-        for row in query.fetch_all(&mut *connection).await? {
-            let key = vec![Value::Text(row.try_get("scope")?), Value::Text(row.try_get("beneficiary_ref")?)];
-            before.insert(key, row.try_get::<i64, _>("disbursements")?);
+    let backend = store::backend_of(connection);
+    for scope_chunk in scopes.chunks(STATEMENT_ROWS_MAX) {
+        for reference_chunk in references.chunks(STATEMENT_ROWS_MAX) {
+            let sql = format!(
+                "SELECT scope, beneficiary_ref, disbursements FROM reach WHERE scope IN {} AND beneficiary_ref IN {}",
+                placeholders(backend, 1, scope_chunk.len()),
+                placeholders(backend, scope_chunk.len() + 1, reference_chunk.len()),
+            );
+            let mut query = sqlx::query(&sql);
+            for value in scope_chunk.iter().chain(reference_chunk) {
+                query = query.bind(value.to_string());
+            }
+            for row in query.fetch_all(&mut *connection).await? {
+                let key = vec![Value::Text(row.try_get("scope")?), Value::Text(row.try_get("beneficiary_ref")?)];
+                before.insert(key, row.try_get::<i64, _>("disbursements")?);
+            }
         }
     }
     Ok(before)
+}
+
+/// `(?, ?, ...)` or `($first, $first+1, ...)`: `count` bind parameters.
+fn placeholders(backend: Backend, first: usize, count: usize) -> String {
+    let list: Vec<String> = (first..first + count)
+        .map(|number| match backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${number}"),
+        })
+        .collect();
+    format!("({})", list.join(", "))
 }
 
 /// Reads a whole projection table, for comparison with a rebuild.
