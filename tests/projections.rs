@@ -453,6 +453,15 @@ async fn a_rebuild_reproduces_the_projections_and_the_check_names_a_tampered_row
     assert_eq!(rebuild::rebuild(&ledger.store, |_| {}).await.unwrap(), head);
     assert_eq!(all_balances(&ledger.store).await, before, "a rebuild changes no balance");
     assert_eq!(snapshot(&ledger.store).await, tables_before, "a rebuild changes no projection row");
+    // Reversals and reallocations whose events fall in different pages and
+    // chunks come out the same.
+    for (page_events, chunk_events) in [(1, 1), (2, 5), (7, 3), (50, 10)] {
+        let sizes = rebuild::RebuildSizes { page_events, chunk_events };
+        let mut reported = Vec::new();
+        assert_eq!(rebuild::rebuild_in_pages(&ledger.store, sizes, |seq| reported.push(seq)).await.unwrap(), head);
+        assert_eq!(snapshot(&ledger.store).await, tables_before, "a rebuild in pages of {page_events}, chunks of {chunk_events}");
+        assert!(reported.is_sorted() && reported.last() == Some(&head), "progress reaches the head: {reported:?}");
+    }
 
     let tamperings = [
         (

@@ -9,10 +9,13 @@ use ledger_core::store::{self, Store, StoreError};
 use sqlx::{AnyConnection, Connection};
 
 use crate::db;
-use crate::rows::{Changes, Merge, POSTINGS, TABLES, Table, TableChanges, Value};
+use crate::rows::{ASSISTANCE, Changes, Merge, POSTINGS, REVERSALS, TABLES, Table, TableChanges, Value};
 
-/// Events folded before their changes are written (bounds memory).
-pub const REBUILD_CHUNK_EVENTS_MAX: usize = 50_000;
+/// Events folded before the rows they add one by one are written (bounds memory).
+pub const REBUILD_CHUNK_EVENTS_MAX: usize = 20_000;
+/// Tables with a row per event (or per reversal): written chunk by chunk
+/// during a rebuild.
+const PER_EVENT_TABLES: [&Table; 3] = [&POSTINGS, &ASSISTANCE, &REVERSALS];
 /// Events read per query.
 pub const REBUILD_PAGE_EVENTS_MAX: i64 = 10_000;
 
@@ -26,6 +29,8 @@ pub enum RebuildError {
     BrokenChain(String),
     #[error("event {seq} cannot be read: {message}")]
     Unreadable { seq: Seq, message: String },
+    #[error("folding the events failed: {0}")]
+    Fold(String),
 }
 
 /// Reads the next page of events, checking links and hashes as it goes.
@@ -35,44 +40,110 @@ async fn next_page(
 ) -> Result<Vec<(EventRecord, EventBody)>, RebuildError> {
     let (after, _) = verifier.head();
     let records = store::read_events(connection, after, REBUILD_PAGE_EVENTS_MAX).await?;
-    let mut page = Vec::with_capacity(records.len());
-    for record in records {
-        verifier.check(&record).map_err(|failure| RebuildError::BrokenChain(failure.to_string()))?;
-        let body = EventBody::parse(&record.event_type, record.version, &record.payload)
-            .map_err(|error| RebuildError::Unreadable { seq: record.seq, message: error.to_string() })?;
-        page.push((record, body));
+    records.into_iter().map(|record| checked(verifier, record)).collect()
+}
+
+/// Checks an event's place in the chain and parses its payload.
+fn checked(verifier: &mut ChainVerifier<'_>, record: EventRecord) -> Result<(EventRecord, EventBody), RebuildError> {
+    verifier.check(&record).map_err(|failure| RebuildError::BrokenChain(failure.to_string()))?;
+    let body = EventBody::parse(&record.event_type, record.version, &record.payload)
+        .map_err(|error| RebuildError::Unreadable { seq: record.seq, message: error.to_string() })?;
+    Ok((record, body))
+}
+
+/// A rebuild's reading side: the chain checked so far and the rows folded.
+struct Folding {
+    verifier: ChainVerifier<'static>,
+    changes: Changes,
+}
+
+impl Folding {
+    /// Checks and folds a page of events up to `head`.
+    fn fold(mut self, records: Vec<EventRecord>, head: Seq) -> Result<Self, RebuildError> {
+        for record in records.into_iter().take_while(|record| record.seq <= head) {
+            let (record, body) = checked(&mut self.verifier, record)?;
+            self.changes.add_event(&record, &body);
+        }
+        Ok(self)
     }
-    Ok(page)
 }
 
 /// Replaces every projection with one rebuilt from the events, in one
 /// transaction that holds the chain lock. Returns the number of events.
-pub async fn rebuild(store: &Store, mut progress: impl FnMut(Seq)) -> Result<Seq, RebuildError> {
+///
+/// Reading and folding the events (on a second connection) overlaps with
+/// writing the rows of the previous chunk. Rows written once per event
+/// (postings, assistance, reversals) are written chunk by chunk; the summed
+/// tables stay in memory, bounded by their number of rows, and are written
+/// once at the end.
+pub async fn rebuild(store: &Store, progress: impl FnMut(Seq)) -> Result<Seq, RebuildError> {
+    let sizes = RebuildSizes { page_events: REBUILD_PAGE_EVENTS_MAX, chunk_events: REBUILD_CHUNK_EVENTS_MAX };
+    rebuild_in_pages(store, sizes, progress).await
+}
+
+/// How many events a rebuild reads per query and folds before writing the
+/// rows it adds one by one.
+#[derive(Clone, Copy, Debug)]
+pub struct RebuildSizes {
+    pub page_events: i64,
+    pub chunk_events: usize,
+}
+
+/// `rebuild` with the given page and chunk sizes (the result does not
+/// depend on them).
+pub async fn rebuild_in_pages(store: &Store, sizes: RebuildSizes, mut progress: impl FnMut(Seq)) -> Result<Seq, RebuildError> {
     let mut connection = store.pool().acquire().await?;
     let mut transaction = connection.begin().await?;
     store::lock_chain(&mut transaction).await?;
+    // Nothing can be appended while the lock is held: every event up to
+    // this head is committed and stays as it is.
+    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut *transaction).await?;
+    let head = Seq::try_from(head).unwrap_or_default();
     db::clear(&mut transaction).await?;
-    let mut verifier = ChainVerifier::new(None);
-    let mut changes = Changes::default();
-    let mut folded = 0usize;
-    loop {
-        let page = next_page(&mut transaction, &mut verifier).await?;
-        if page.is_empty() {
-            break;
+    let (chunks, mut received) = tokio::sync::mpsc::channel::<Changes>(1);
+    let reading = async move {
+        let mut reader = store.pool().acquire().await?;
+        let mut folding = Folding { verifier: ChainVerifier::new(None), changes: Changes::default() };
+        let mut records = store::read_events(&mut reader, 0, sizes.page_events).await?;
+        let mut folded = 0usize;
+        while let Some(last) = records.last().map(|record| record.seq) {
+            folded += records.len();
+            // Folding a page (on a thread of its own) overlaps with reading
+            // the next one and with writing the previous chunk.
+            let fold = tokio::task::spawn_blocking(move || folding.fold(records, head));
+            let next = async {
+                if last < head { store::read_events(&mut reader, last, sizes.page_events).await } else { Ok(Vec::new()) }
+            };
+            let (fold, next) = tokio::join!(fold, next);
+            folding = fold.map_err(|error| RebuildError::Fold(error.to_string()))??;
+            records = next?;
+            if folded >= sizes.chunk_events || records.is_empty() {
+                folded = 0;
+                let chunk = if records.is_empty() {
+                    std::mem::take(&mut folding.changes)
+                } else {
+                    folding.changes.split_off(&PER_EVENT_TABLES)
+                };
+                if chunks.send(chunk).await.is_err() {
+                    // The writing side failed; its error is the one reported.
+                    return Ok(());
+                }
+            }
         }
-        for (record, body) in &page {
-            changes.add_event(record, body);
+        Ok::<(), RebuildError>(())
+    };
+    let writing = async {
+        while let Some(mut chunk) = received.recv().await {
+            db::write_changes_of(&mut transaction, &mut chunk).await?;
+            progress(chunk.last_seq);
+            // Freeing a chunk's rows takes a while; the other core can do it.
+            tokio::task::spawn_blocking(move || drop(chunk));
         }
-        folded += page.len();
-        if folded >= REBUILD_CHUNK_EVENTS_MAX {
-            db::write_changes(&mut transaction, std::mem::take(&mut changes)).await?;
-            folded = 0;
-        }
-        progress(verifier.head().0);
-    }
-    db::write_changes(&mut transaction, changes).await?;
+        Ok::<(), RebuildError>(())
+    };
+    tokio::try_join!(reading, writing)?;
     transaction.commit().await?;
-    Ok(verifier.head().0)
+    Ok(head)
 }
 
 /// Folds the events up to and including `until` (or all of them, if fewer)

@@ -4,6 +4,7 @@
 //! empty tables), so the two cannot drift apart.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use ledger_core::chain::EventRecord;
 use ledger_core::domain::events::{CashReinsertionPaid, InKindGrantDelivered};
@@ -146,12 +147,12 @@ impl Changes {
         assert_eq!(key.len(), table.keys.len(), "key of {}", table.name);
         assert_eq!(values.len(), table.values.len(), "values of {}", table.name);
         let rows = self.tables.entry(table.name).or_default();
-        match rows.get_mut(&key) {
-            None => {
-                rows.insert(key, values);
+        match rows.entry(key) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(values);
             }
-            Some(existing) => {
-                for ((slot, new), (_, merge)) in existing.iter_mut().zip(values).zip(table.values) {
+            Entry::Occupied(mut occupied) => {
+                for ((slot, new), (_, merge)) in occupied.get_mut().iter_mut().zip(values).zip(table.values) {
                     match (merge, &mut *slot, new) {
                         (Merge::Add, Value::Int(total), Value::Int(delta)) => *total += delta,
                         (_, slot, new) => *slot = new,
@@ -177,6 +178,17 @@ impl Changes {
         for (scope, change) in totals {
             self.merge(&REACH_TOTALS, scope, vec![Value::Int(change)]);
         }
+    }
+
+    /// Moves the rows of `tables` out into changes of their own.
+    pub fn split_off(&mut self, tables: &[&Table]) -> Changes {
+        let mut moved = Changes { last_seq: self.last_seq, ..Changes::default() };
+        for table in tables {
+            if let Some(rows) = self.tables.remove(table.name) {
+                moved.tables.insert(table.name, rows);
+            }
+        }
+        moved
     }
 
     pub fn rows(&self, table: &Table) -> Option<&TableChanges> {
