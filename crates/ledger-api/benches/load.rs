@@ -23,6 +23,10 @@ use sqlx::Connection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// The allocator the `ledger` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The environment variable naming the PostgreSQL server the bench may use.
 const POSTGRES_URL_VARIABLE: &str = "LEDGER_BENCH_POSTGRES_URL";
 /// Concurrent client tasks, each with its own requests in flight one at a time.

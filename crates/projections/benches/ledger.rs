@@ -17,6 +17,10 @@ use ledger_core::store::{AppendUnit, Appender, Store, UnitOutcome};
 use projections::LedgerProjector;
 use rust_decimal::Decimal;
 
+/// The allocator the `ledger` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SINGLE_EVENTS: usize = 2_000;
 const BATCH_UNITS: usize = 1_000;
 const SMALL_LEDGER_EVENTS: usize = 10_000;
