@@ -75,44 +75,36 @@ async fn upsert(connection: &mut AnyConnection, table: &Table, rows: &TableChang
 }
 
 /// The stored active-disbursement counts of every (scope, returnee) the
-/// changes touch (and possibly a few more), found through the primary key.
+/// changes touch. The keys go as one JSON parameter, so the statement is the
+/// same whatever their number and its plan is a primary-key lookup per key.
 async fn read_reach(connection: &mut AnyConnection, changes: &Changes) -> Result<BTreeMap<Vec<Value>, i64>, sqlx::Error> {
     let mut before = BTreeMap::new();
     let Some(reach) = changes.rows(&REACH) else { return Ok(before) };
-    let scopes: BTreeSet<&Value> = reach.keys().map(|key| &key[0]).collect();
-    let references: BTreeSet<&Value> = reach.keys().map(|key| &key[1]).collect();
-    let scopes: Vec<&Value> = scopes.into_iter().collect();
-    let references: Vec<&Value> = references.into_iter().collect();
-    let backend = store::backend_of(connection);
-    for scope_chunk in scopes.chunks(STATEMENT_ROWS_MAX) {
-        for reference_chunk in references.chunks(STATEMENT_ROWS_MAX) {
-            let sql = format!(
-                "SELECT scope, beneficiary_ref, disbursements FROM reach WHERE scope IN {} AND beneficiary_ref IN {}",
-                placeholders(backend, 1, scope_chunk.len()),
-                placeholders(backend, scope_chunk.len() + 1, reference_chunk.len()),
-            );
-            let mut query = sqlx::query(&sql);
-            for value in scope_chunk.iter().chain(reference_chunk) {
-                query = query.bind(value.to_string());
-            }
-            for row in query.fetch_all(&mut *connection).await? {
-                let key = vec![Value::Text(row.try_get("scope")?), Value::Text(row.try_get("beneficiary_ref")?)];
-                before.insert(key, row.try_get::<i64, _>("disbursements")?);
-            }
+    let keys: Vec<serde_json::Value> = reach
+        .keys()
+        .map(|key| serde_json::json!({ "scope": key[0].to_string(), "beneficiary_ref": key[1].to_string() }))
+        .collect();
+    let sql = match store::backend_of(connection) {
+        Backend::Sqlite => {
+            "SELECT r.scope, r.beneficiary_ref, r.disbursements FROM json_each($1) AS k \
+             JOIN reach r ON r.scope = json_extract(k.value, '$.scope') \
+             AND r.beneficiary_ref = json_extract(k.value, '$.beneficiary_ref')"
         }
+        // OFFSET 0 keeps the subquery apart, so the plan stays a key lookup
+        // per key even when the planner thinks the table small.
+        Backend::Postgres => {
+            "SELECT r.scope, r.beneficiary_ref, r.disbursements \
+             FROM json_to_recordset($1::json) AS k(scope TEXT, beneficiary_ref TEXT) \
+             CROSS JOIN LATERAL (SELECT scope, beneficiary_ref, disbursements FROM reach \
+             WHERE reach.scope = k.scope AND reach.beneficiary_ref = k.beneficiary_ref OFFSET 0) AS r"
+        }
+    };
+    let keys = serde_json::Value::Array(keys).to_string();
+    for row in sqlx::query(sql).bind(keys).fetch_all(&mut *connection).await? {
+        let key = vec![Value::Text(row.try_get("scope")?), Value::Text(row.try_get("beneficiary_ref")?)];
+        before.insert(key, row.try_get::<i64, _>("disbursements")?);
     }
     Ok(before)
-}
-
-/// `(?, ?, ...)` or `($first, $first+1, ...)`: `count` bind parameters.
-fn placeholders(backend: Backend, first: usize, count: usize) -> String {
-    let list: Vec<String> = (first..first + count)
-        .map(|number| match backend {
-            Backend::Sqlite => "?".to_string(),
-            Backend::Postgres => format!("${number}"),
-        })
-        .collect();
-    format!("({})", list.join(", "))
 }
 
 /// Reads a whole projection table, for comparison with a rebuild.
