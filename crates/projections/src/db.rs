@@ -26,21 +26,79 @@ pub async fn write_changes(connection: &mut AnyConnection, mut changes: Changes)
 pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Changes) -> Result<(), sqlx::Error> {
     let before = read_reach(connection, changes).await?;
     changes.add_reach_totals(&before);
-    for table in TABLES {
-        if let Some(rows) = changes.rows(table) {
-            upsert(connection, table, rows).await?;
-        }
+    let tables: Vec<(&Table, &TableChanges)> = TABLES
+        .iter()
+        .filter_map(|table| changes.rows(table).filter(|rows| !rows.is_empty()).map(|rows| (*table, rows)))
+        .collect();
+    let parameters: usize = tables.iter().map(|(table, rows)| rows.len() * column_count(table)).sum();
+    let fits_one_statement =
+        parameters <= STATEMENT_PARAMETERS_MAX && tables.iter().all(|(_, rows)| rows.len() <= STATEMENT_ROWS_MAX);
+    if store::backend_of(connection) == Backend::Postgres && tables.len() > 1 && fits_one_statement {
+        // One round trip instead of one per table: a group commit of a few
+        // requests is bound by round trips, not by the rows.
+        return upsert_together(connection, &tables).await;
+    }
+    for (table, rows) in tables {
+        upsert(connection, table, rows).await?;
     }
     Ok(())
 }
 
-fn upsert_sql(table: &Table, backend: Backend, row_count: usize) -> String {
+fn column_count(table: &Table) -> usize {
+    table.keys.len() + table.values.len()
+}
+
+/// Every table's upsert as a data-modifying `WITH` clause of one statement
+/// (PostgreSQL). Each table appears once, so no row is changed twice.
+async fn upsert_together(connection: &mut AnyConnection, tables: &[(&Table, &TableChanges)]) -> Result<(), sqlx::Error> {
+    let mut clauses = Vec::with_capacity(tables.len());
+    let mut first_parameter = 1;
+    for (index, (table, rows)) in tables.iter().enumerate() {
+        clauses.push(format!("t{index} AS ({})", upsert_sql(table, Backend::Postgres, rows.len(), first_parameter)));
+        first_parameter += rows.len() * column_count(table);
+    }
+    let sql = format!("WITH {} SELECT 1", clauses.join(", "));
+    let mut query = sqlx::query(&sql);
+    for (_, rows) in tables {
+        for (key, values) in rows.iter() {
+            for value in key.iter().chain(values.iter()) {
+                query = match value {
+                    Value::Text(text) => query.bind(text.as_str()),
+                    Value::Int(number) => query.bind(*number),
+                };
+            }
+        }
+    }
+    query.execute(&mut *connection).await?;
+    Ok(())
+}
+
+/// `VALUES` rows of bind parameters, numbered from `first` on PostgreSQL.
+fn values_list(backend: Backend, rows: usize, columns: usize, first: usize) -> String {
+    let mut list = String::with_capacity(rows * columns * 6);
+    for row in 0..rows {
+        list.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                list.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => list.push('?'),
+                Backend::Postgres => list.push_str(&format!("${}", first + row * columns + column)),
+            }
+        }
+        list.push(')');
+    }
+    list
+}
+
+fn upsert_sql(table: &Table, backend: Backend, row_count: usize, first_parameter: usize) -> String {
     let columns: Vec<&str> = table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect();
     let mut sql = format!(
         "INSERT INTO {} ({}) VALUES {}",
         table.name,
         columns.join(", "),
-        store::values_list(backend, row_count, columns.len())
+        values_list(backend, row_count, columns.len(), first_parameter)
     );
     let updates: Vec<String> = table
         .values
@@ -55,11 +113,10 @@ fn upsert_sql(table: &Table, backend: Backend, row_count: usize) -> String {
 }
 
 async fn upsert(connection: &mut AnyConnection, table: &Table, rows: &TableChanges) -> Result<(), sqlx::Error> {
-    let columns = table.keys.len() + table.values.len();
-    let chunk_rows = (STATEMENT_PARAMETERS_MAX / columns).min(STATEMENT_ROWS_MAX);
+    let chunk_rows = (STATEMENT_PARAMETERS_MAX / column_count(table)).min(STATEMENT_ROWS_MAX);
     let rows: Vec<(&Vec<Value>, &Vec<Value>)> = rows.iter().collect();
     for chunk in rows.chunks(chunk_rows) {
-        let sql = upsert_sql(table, store::backend_of(connection), chunk.len());
+        let sql = upsert_sql(table, store::backend_of(connection), chunk.len(), 1);
         let mut query = sqlx::query(&sql);
         for (key, values) in chunk {
             for value in key.iter().chain(values.iter()) {
