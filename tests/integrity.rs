@@ -342,15 +342,9 @@ async fn no_case_id_ever_reaches_the_database(database: TestDatabase) {
             ledger.store.pool().close().await;
             drop(ledger);
             let directory = database.sqlite_directory().expect("a SQLite database has a directory");
+            let files = read_database_files(directory).await;
             let mut everything = String::new();
-            for entry in std::fs::read_dir(directory).unwrap() {
-                let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_string_lossy().to_string();
-                // ledger.db, and ledger.db-wal and ledger.db-shm if left.
-                if !name.starts_with("ledger.db") {
-                    continue;
-                }
-                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).to_lowercase();
+            for (name, text) in files {
                 assert_no_case_id_in(&text, &name);
                 everything.push_str(&text);
             }
@@ -366,6 +360,33 @@ async fn no_case_id_ever_reaches_the_database(database: TestDatabase) {
     }
 }
 on_both_backends!(no_case_id_ever_reaches_the_database);
+
+/// ledger.db, and ledger.db-wal and ledger.db-shm if left, as lower-case
+/// text. The last connection to close may still be folding the WAL into the
+/// database and removing it: the files are read again until none vanishes
+/// while being read.
+async fn read_database_files(directory: &std::path::Path) -> Vec<(String, String)> {
+    'attempts: for _ in 0..100 {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(directory).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if !name.starts_with("ledger.db") {
+                continue;
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) => files.push((name, String::from_utf8_lossy(&bytes).to_lowercase())),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue 'attempts;
+                }
+                Err(error) => panic!("{name} cannot be read: {error}"),
+            }
+        }
+        return files;
+    }
+    panic!("the database files kept changing while being read");
+}
 
 /// Every column of every table of the public schema, as lower-case text.
 async fn dump_every_column(store: &Store) -> String {

@@ -73,32 +73,13 @@ async fn upsert_together(connection: &mut AnyConnection, tables: &[(&Table, &Tab
     Ok(())
 }
 
-/// `VALUES` rows of bind parameters, numbered from `first` on PostgreSQL.
-fn values_list(backend: Backend, rows: usize, columns: usize, first: usize) -> String {
-    let mut list = String::with_capacity(rows * columns * 6);
-    for row in 0..rows {
-        list.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..columns {
-            if column > 0 {
-                list.push_str(", ");
-            }
-            match backend {
-                Backend::Sqlite => list.push('?'),
-                Backend::Postgres => list.push_str(&format!("${}", first + row * columns + column)),
-            }
-        }
-        list.push(')');
-    }
-    list
-}
-
 fn upsert_sql(table: &Table, backend: Backend, row_count: usize, first_parameter: usize) -> String {
     let columns: Vec<&str> = table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect();
     let mut sql = format!(
         "INSERT INTO {} ({}) VALUES {}",
         table.name,
         columns.join(", "),
-        values_list(backend, row_count, columns.len(), first_parameter)
+        store::values_list_from(backend, row_count, columns.len(), first_parameter)
     );
     let updates: Vec<String> = table
         .values

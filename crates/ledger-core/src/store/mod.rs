@@ -299,6 +299,12 @@ pub fn backend_of(connection: &AnyConnection) -> Backend {
 /// gets anonymous `?` (looking up numbered ones costs time per parameter),
 /// PostgreSQL numbered `$n`.
 pub fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
+    values_list_from(backend, rows, columns, 1)
+}
+
+/// As `values_list`, the PostgreSQL parameters numbered from `first` (for a
+/// statement that binds others before these).
+pub fn values_list_from(backend: Backend, rows: usize, columns: usize, first: usize) -> String {
     let mut list = String::with_capacity(rows * columns * 5);
     for row in 0..rows {
         list.push_str(if row == 0 { "(" } else { ", (" });
@@ -310,7 +316,7 @@ pub fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
                 Backend::Sqlite => list.push('?'),
                 Backend::Postgres => {
                     list.push('$');
-                    list.push_str(&(row * columns + column + 1).to_string());
+                    list.push_str(&(first + row * columns + column).to_string());
                 }
             }
         }
