@@ -103,3 +103,114 @@ test_on_both_backends! {
         store.pool().close().await;
     }
 }
+
+/// A `ledger serve` process on the test's database, killed when dropped.
+struct ServeProcess {
+    child: std::process::Child,
+    base_url: String,
+}
+
+impl ServeProcess {
+    fn start(database: &TestDatabase, keys: Keys) -> ServeProcess {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ledger"));
+        command
+            .current_dir(&database.directory)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("LEDGER_DATABASE_URL", &database.url)
+            .env("LEDGER_LOG", "warn")
+            .env_remove("LEDGER_KEY_FILE")
+            .stdout(std::process::Stdio::piped());
+        if keys == Keys::Environment {
+            let ring = test_keys();
+            command
+                .env("LEDGER_HMAC_KEY", ring.active_hmac.secret_hex())
+                .env("LEDGER_PSEUDONYM_KEY", ring.pseudonym.secret_hex())
+                .env("LEDGER_CHECKPOINT_KEY", ring.checkpoint.secret_hex());
+        } else {
+            for variable in ["LEDGER_HMAC_KEY", "LEDGER_HMAC_RETIRED_KEYS", "LEDGER_PSEUDONYM_KEY", "LEDGER_CHECKPOINT_KEY"] {
+                command.env_remove(variable);
+            }
+        }
+        let mut child = command.spawn().expect("ledger serve starts");
+        let mut first_line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout is piped")).read_line(&mut first_line).unwrap();
+        let base_url =
+            first_line.trim().strip_prefix("ledger listening on ").unwrap_or_else(|| panic!("{first_line}")).to_string();
+        ServeProcess { child, base_url }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(client: &reqwest::Client, url: String, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let answer = client.post(url).bearer_auth(token).json(&body).send().await.expect("the server answers");
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+test_on_both_backends! {
+    /// Two `ledger serve` processes on one database, paying from one budget
+    /// line at the same time, never overspend it and keep one valid chain.
+    async fn two_serve_processes_on_one_database_never_overspend_a_budget_line(database: TestDatabase) {
+        let keys = keys_of(&database);
+        assert_exit(&run_ledger(&database, keys, &["migrate"]), 0, "ledger migrate");
+        let token = |role: &str, name: &str| {
+            let created = run_ledger(&database, keys, &["token", "create", "--role", role, "--name", name]);
+            assert_exit(&created, 0, "ledger token create");
+            stdout(&created).trim().to_string()
+        };
+        let (admin, officer) = (token("admin", "admin"), token("finance_officer", "officer"));
+        let servers = [ServeProcess::start(&database, keys), ServeProcess::start(&database, keys)];
+        let client = reqwest::Client::new();
+        let setup = [
+            (&admin, "/v1/donors", serde_json::json!({"code": "EU-RACE", "name": "Race fund", "kind": "eu_instrument"})),
+            (&admin, "/v1/programmes", serde_json::json!({"code": "RACE", "name": "Race", "currency": "EUR", "countries": ["MA"],
+                "implementer": "IOM", "starts_on": "2026-01-01", "ends_on": "2026-12-31"})),
+            (&officer, "/v1/commitments", serde_json::json!({"programme": "RACE", "donor": "EU-RACE", "amount": "1000.00",
+                "reference": "R-1", "committed_on": "2026-01-02"})),
+            (&officer, "/v1/allocations", serde_json::json!({"programme": "RACE", "donor": "EU-RACE", "country": "MA", "amount": "1000.00"})),
+        ];
+        for (index, (token, path, body)) in setup.into_iter().enumerate() {
+            let url = format!("{}{path}", servers[index % 2].base_url);
+            let (status, answer) = post(&client, url, token, body).await;
+            assert_eq!(status, 201, "{path}: {answer}");
+        }
+
+        // Forty payments of 50.00 against 1000.00, half through each server.
+        let payments = (0..40).map(|index| {
+            let url = format!("{}/v1/payments/cash", servers[index % 2].base_url);
+            let body = serde_json::json!({"programme": "RACE", "donor": "EU-RACE", "country": "MA", "case_id": format!("MA-RACE-{index}"),
+                "amount": "50.00", "paid_amount": "50.00", "paid_currency": "EUR", "method": "cash_in_hand", "paid_on": "2026-02-01"});
+            post(&client, url, &officer, body)
+        });
+        let answers = futures_util::future::join_all(payments).await;
+        let paid = answers.iter().filter(|(status, _)| *status == 201).count();
+        let refused = answers.iter().filter(|(status, _)| *status == 422).count();
+        let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        assert_eq!((paid, refused), (20, 20), "exactly what the line holds is paid, the rest refused: {statuses:?}");
+        let (_, refusal) = answers.iter().find(|(status, _)| *status == 422).expect("a refusal");
+        assert!(refusal["detail"].as_str().unwrap_or_default().contains("RACE/EU-RACE/MA"), "{refusal}");
+
+        let balance = client
+            .get(format!("{}/v1/programmes/RACE/balance", servers[1].base_url))
+            .bearer_auth(&officer)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        assert_eq!((balance["available"].as_str(), balance["disbursed"]["total"].as_str()), (Some("0.00"), Some("1000.00")), "{balance}");
+        drop(servers);
+        let verified = run_ledger(&database, keys, &["verify"]);
+        assert_exit(&verified, 0, "ledger verify after the race");
+        assert!(stdout(&verified).starts_with("chain valid: 24 events"), "{}", stdout(&verified));
+        assert_exit(&run_ledger(&database, keys, &["rebuild", "--check"]), 0, "rebuild --check after the race");
+    }
+}
