@@ -460,3 +460,37 @@ async fn a_batch_of_many_hundred_events_is_appended_whole_and_in_order(database:
     assert_projections_equal_a_rebuild(&ledger.store).await;
 }
 on_both_backends!(a_batch_of_many_hundred_events_is_appended_whole_and_in_order);
+
+/// Another writer (another server, a rebuild) holding the database longer
+/// than a writer waits is "busy": the error says so, and the API answers
+/// 503 asking for a retry rather than 500.
+async fn a_database_held_by_another_writer_is_busy_and_answers_503(database: TestDatabase) {
+    use axum::response::IntoResponse;
+    use sqlx::Connection;
+    // Opened for its migrations, and kept open meanwhile.
+    let _ledger = database.open().await;
+    let mut holder = sqlx::AnyConnection::connect(&database.url).await.expect("a second connection");
+    let mut waiter = sqlx::AnyConnection::connect(&database.url).await.expect("a third connection");
+    let take_lock = "UPDATE chain_lock SET appends = appends + 1 WHERE id = 1";
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query(take_lock).execute(&mut holder).await.expect("the holder takes the lock row");
+    let give_up_at_once = match database.backend {
+        Backend::Sqlite => "PRAGMA busy_timeout = 0",
+        Backend::Postgres => "SET lock_timeout = '50ms'",
+    };
+    sqlx::query(give_up_at_once).execute(&mut waiter).await.unwrap();
+    let error = sqlx::query(take_lock).execute(&mut waiter).await.expect_err("the lock is held");
+
+    let store_error = ledger_core::store::StoreError::from(error);
+    assert!(matches!(store_error, ledger_core::store::StoreError::Busy(_)), "{store_error:?}");
+    let response = ledger_api::http::error::ApiError::from(store_error).into_response();
+    assert_eq!(response.status(), 503);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(problem["detail"].as_str().unwrap_or_default().contains("retry"), "{problem}");
+
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let other = sqlx::query("SELECT 1").execute(&mut waiter).await.map_err(ledger_core::store::StoreError::from);
+    assert!(other.is_ok(), "a released database is not busy");
+}
+on_both_backends!(a_database_held_by_another_writer_is_busy_and_answers_503);

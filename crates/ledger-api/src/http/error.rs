@@ -3,8 +3,9 @@
 //! Status per variant: `BadRequest` 400, `Unauthorized` 401, `Forbidden` 403,
 //! `NotFound` 404, `MethodNotAllowed` 405, `Conflict` 409, `PayloadTooLarge`
 //! 413, `UnsupportedMediaType` 415, `Unprocessable` 422 (a money rule refused
-//! it), `Unavailable` 503, `Internal` 500 (logged with its cause, answered
-//! with a generic body).
+//! it), `Unavailable` 503 (shutting down, or the database held by another
+//! writer: nothing recorded, retry), `Internal` 500 (logged with its cause,
+//! answered with a generic body).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -97,6 +98,13 @@ impl From<StoreError> for ApiError {
             }
             StoreError::WriterStopped => {
                 ApiError::Unavailable("the server is shutting down; retry on another server".to_string())
+            }
+            StoreError::Busy(cause) => {
+                tracing::warn!(cause = %cause, "the database was busy; the request was refused");
+                ApiError::Unavailable(
+                    "the ledger's database is busy (another writer or a rebuild holds it); nothing was recorded; retry shortly"
+                        .to_string(),
+                )
             }
             other => ApiError::internal(other),
         }

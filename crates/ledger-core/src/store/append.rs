@@ -224,7 +224,7 @@ fn receipt_of(record: &EventRecord) -> Receipt {
 fn conflict_or_database(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(database_error) if database_error.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Database(error),
+        _ => StoreError::from(error),
     }
 }
 

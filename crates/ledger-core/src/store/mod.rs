@@ -37,7 +37,12 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://ledger.db";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// Another writer (another server, a rebuild) held the database longer
+    /// than the ledger waits, or no connection became free in time. Nothing
+    /// of the work was kept; it may be retried.
+    #[error("the database is busy: {0}")]
+    Busy(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("another writer appended at the same position; retry the request")]
@@ -49,6 +54,38 @@ pub enum StoreError {
     #[error("unsupported database url: use sqlite://PATH or postgres://...")]
     UnsupportedUrl,
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_busy(&error) { StoreError::Busy(error.to_string()) } else { StoreError::Database(error) }
+    }
+}
+
+/// Whether a database error means "held by someone else; try again": SQLite
+/// busy or locked (any extended code), PostgreSQL `lock_not_available`, or no
+/// pooled connection free in time.
+pub fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(database_error) => {
+            if database_error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                let code = database_error.code().and_then(|code| code.parse::<i32>().ok()).unwrap_or_default();
+                matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED)
+            } else if let Some(postgres) = database_error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                postgres.code() == POSTGRES_LOCK_NOT_AVAILABLE
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLite's primary result codes for a database held by another connection.
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+/// PostgreSQL's SQLSTATE for a lock that could not be taken in time.
+const POSTGRES_LOCK_NOT_AVAILABLE: &str = "55P03";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

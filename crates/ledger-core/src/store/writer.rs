@@ -70,7 +70,22 @@ fn clone_error(error: &StoreError) -> StoreError {
     match error {
         StoreError::Conflict => StoreError::Conflict,
         StoreError::WriterStopped => StoreError::WriterStopped,
+        StoreError::Busy(message) => StoreError::Busy(message.clone()),
         StoreError::Corrupt { seq, message } => StoreError::Corrupt { seq: *seq, message: message.clone() },
         other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_caller_of_a_failed_batch_is_told_why_it_failed() {
+        assert!(matches!(clone_error(&StoreError::Busy("held".to_string())), StoreError::Busy(message) if message == "held"));
+        assert!(matches!(clone_error(&StoreError::Conflict), StoreError::Conflict));
+        assert!(matches!(clone_error(&StoreError::WriterStopped), StoreError::WriterStopped));
+        let corrupt = clone_error(&StoreError::Corrupt { seq: 7, message: "bad".to_string() });
+        assert!(matches!(corrupt, StoreError::Corrupt { seq: 7, .. }));
     }
 }
