@@ -450,7 +450,14 @@ async fn a_rebuild_reproduces_the_projections_and_the_check_names_a_tampered_row
     assert_eq!(report, rebuild::CheckReport { events: head, difference: None });
     let before = all_balances(&ledger.store).await;
     let tables_before = snapshot(&ledger.store).await;
+    let indexes = || async {
+        let mut connection = ledger.store.pool().acquire().await.unwrap();
+        projections::db::secondary_indexes(&mut connection).await.unwrap()
+    };
+    let indexes_before = indexes().await;
+    assert!(indexes_before.iter().any(|index| index.name == "assistance_by_beneficiary"), "{indexes_before:?}");
     assert_eq!(rebuild::rebuild(&ledger.store, |_| {}).await.unwrap(), head);
+    assert_eq!(indexes().await, indexes_before, "a rebuild leaves the indexes as the migrations made them");
     assert_eq!(all_balances(&ledger.store).await, before, "a rebuild changes no balance");
     assert_eq!(snapshot(&ledger.store).await, tables_before, "a rebuild changes no projection row");
     // Reversals and reallocations whose events fall in different pages and

@@ -96,6 +96,11 @@ test_on_both_backends! {
             if column == "payload" {
                 let refused = run_ledger(&database, keys, &["rebuild"]);
                 assert_ne!(refused.status.code(), Some(0), "no rebuild from a broken chain");
+                let mut connection = store.pool().acquire().await.unwrap();
+                let indexes = projections::db::secondary_indexes(&mut connection).await.unwrap();
+                assert!(indexes.iter().any(|index| index.name == "assistance_by_beneficiary"), "a refused rebuild drops no index");
+                let assistance: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assistance").fetch_one(&mut *connection).await.unwrap();
+                assert!(assistance > 0, "a refused rebuild leaves the projections as they were");
             }
             store_text(&store, column, &original).await;
         }

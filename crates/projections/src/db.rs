@@ -173,6 +173,50 @@ pub async fn clear(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// A secondary index of a projection table, as the database describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecondaryIndex {
+    pub name: String,
+    /// The statement that creates it, as stored by the database.
+    pub definition: String,
+}
+
+/// The secondary indexes of the projection tables (not those behind a
+/// primary key or a unique constraint), read from the database's catalog so
+/// that the migrations stay their only definition.
+pub async fn secondary_indexes(connection: &mut AnyConnection) -> Result<Vec<SecondaryIndex>, sqlx::Error> {
+    let tables: Vec<String> = TABLES.iter().map(|table| format!("'{}'", table.name)).collect();
+    let sql = match store::backend_of(connection) {
+        Backend::Sqlite => format!(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({}) ORDER BY name",
+            tables.join(", ")
+        ),
+        Backend::Postgres => format!(
+            "SELECT CAST(indexname AS TEXT), indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename IN ({}) AND indexname NOT IN (SELECT conname FROM pg_constraint) ORDER BY indexname",
+            tables.join(", ")
+        ),
+    };
+    let rows = sqlx::query(&sql).fetch_all(&mut *connection).await?;
+    rows.iter().map(|row| Ok(SecondaryIndex { name: row.try_get(0)?, definition: row.try_get(1)? })).collect()
+}
+
+/// Drops `indexes` (a rebuild creates them again once the tables are full:
+/// building an index over sorted rows is faster than inserting row by row).
+pub async fn drop_indexes(connection: &mut AnyConnection, indexes: &[SecondaryIndex]) -> Result<(), sqlx::Error> {
+    for index in indexes {
+        sqlx::query(&format!("DROP INDEX {}", index.name)).execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+pub async fn create_indexes(connection: &mut AnyConnection, indexes: &[SecondaryIndex]) -> Result<(), sqlx::Error> {
+    for index in indexes {
+        sqlx::query(&index.definition).execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
 fn corrupt(message: String) -> sqlx::Error {
     sqlx::Error::Decode(message.into())
 }

@@ -100,6 +100,8 @@ pub async fn rebuild_in_pages(store: &Store, sizes: RebuildSizes, mut progress: 
     let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut *transaction).await?;
     let head = Seq::try_from(head).unwrap_or_default();
     db::clear(&mut transaction).await?;
+    let indexes = db::secondary_indexes(&mut transaction).await?;
+    db::drop_indexes(&mut transaction, &indexes).await?;
     let (chunks, mut received) = tokio::sync::mpsc::channel::<Changes>(1);
     let reading = async move {
         let mut reader = store.pool().acquire().await?;
@@ -142,6 +144,7 @@ pub async fn rebuild_in_pages(store: &Store, sizes: RebuildSizes, mut progress: 
         Ok::<(), RebuildError>(())
     };
     tokio::try_join!(reading, writing)?;
+    db::create_indexes(&mut transaction, &indexes).await?;
     transaction.commit().await?;
     Ok(head)
 }
