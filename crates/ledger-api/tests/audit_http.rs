@@ -277,14 +277,8 @@ async fn serve_with_checkpoint_every_signs_checkpoints_as_the_chain_grows() {
     let database = TestDatabase::sqlite();
     let ledger = demo_ledger(&database).await;
     let (head, _) = ledger.store.head().await.unwrap();
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(&database.directory)
-        .args(["serve", "--bind", "127.0.0.1:0", "--checkpoint-every", "1"])
-        .env("LEDGER_DATABASE_URL", &database.url)
-        .env("LEDGER_HMAC_KEY", test_keys().active_hmac.secret_hex())
-        .env("LEDGER_PSEUDONYM_KEY", test_keys().pseudonym.secret_hex())
-        .env("LEDGER_CHECKPOINT_KEY", test_keys().checkpoint.secret_hex())
-        .env("LEDGER_LOG", "warn")
+    let arguments = ["serve", "--bind", "127.0.0.1:0", "--checkpoint-every", "1"];
+    let mut server = ledger_command(&database.directory, Some(&database.url), Keys::Environment, &arguments)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("ledger serve starts");

@@ -118,25 +118,8 @@ struct ServeProcess {
 impl ServeProcess {
     fn start(database: &TestDatabase, keys: Keys) -> ServeProcess {
         use std::io::BufRead;
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ledger"));
-        command
-            .current_dir(&database.directory)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env("LEDGER_DATABASE_URL", &database.url)
-            .env("LEDGER_LOG", "warn")
-            .env_remove("LEDGER_KEY_FILE")
-            .stdout(std::process::Stdio::piped());
-        if keys == Keys::Environment {
-            let ring = test_keys();
-            command
-                .env("LEDGER_HMAC_KEY", ring.active_hmac.secret_hex())
-                .env("LEDGER_PSEUDONYM_KEY", ring.pseudonym.secret_hex())
-                .env("LEDGER_CHECKPOINT_KEY", ring.checkpoint.secret_hex());
-        } else {
-            for variable in ["LEDGER_HMAC_KEY", "LEDGER_HMAC_RETIRED_KEYS", "LEDGER_PSEUDONYM_KEY", "LEDGER_CHECKPOINT_KEY"] {
-                command.env_remove(variable);
-            }
-        }
+        let mut command = ledger_command(&database.directory, Some(&database.url), keys, &["serve", "--bind", "127.0.0.1:0"]);
+        command.stdout(std::process::Stdio::piped());
         let mut child = command.spawn().expect("ledger serve starts");
         let mut first_line = String::new();
         std::io::BufReader::new(child.stdout.take().expect("stdout is piped")).read_line(&mut first_line).unwrap();

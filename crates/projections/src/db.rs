@@ -58,19 +58,23 @@ async fn upsert_together(connection: &mut AnyConnection, tables: &[(&Table, &Tab
         first_parameter += rows.len() * column_count(table);
     }
     let sql = format!("WITH {} SELECT 1", clauses.join(", "));
-    let mut query = sqlx::query(&sql);
-    for (_, rows) in tables {
-        for (key, values) in rows.iter() {
-            for value in key.iter().chain(values.iter()) {
-                query = match value {
-                    Value::Text(text) => query.bind(text.as_str()),
-                    Value::Int(number) => query.bind(*number),
-                };
-            }
+    bind_rows(sqlx::query(&sql), tables.iter().flat_map(|(_, rows)| rows.iter())).execute(&mut *connection).await?;
+    Ok(())
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds every row's key columns, then its value columns, in row order.
+fn bind_rows<'q>(mut query: AnyQuery<'q>, rows: impl Iterator<Item = (&'q Vec<Value>, &'q Vec<Value>)>) -> AnyQuery<'q> {
+    for (key, values) in rows {
+        for value in key.iter().chain(values) {
+            query = match value {
+                Value::Text(text) => query.bind(text.as_str()),
+                Value::Int(number) => query.bind(*number),
+            };
         }
     }
-    query.execute(&mut *connection).await?;
-    Ok(())
+    query
 }
 
 fn upsert_sql(table: &Table, backend: Backend, row_count: usize, first_parameter: usize) -> String {
@@ -98,16 +102,7 @@ async fn upsert(connection: &mut AnyConnection, table: &Table, rows: &TableChang
     let rows: Vec<(&Vec<Value>, &Vec<Value>)> = rows.iter().collect();
     for chunk in rows.chunks(chunk_rows) {
         let sql = upsert_sql(table, store::backend_of(connection), chunk.len(), 1);
-        let mut query = sqlx::query(&sql);
-        for (key, values) in chunk {
-            for value in key.iter().chain(values.iter()) {
-                query = match value {
-                    Value::Text(text) => query.bind(text.as_str()),
-                    Value::Int(number) => query.bind(*number),
-                };
-            }
-        }
-        query.execute(&mut *connection).await?;
+        bind_rows(sqlx::query(&sql), chunk.iter().copied()).execute(&mut *connection).await?;
     }
     Ok(())
 }

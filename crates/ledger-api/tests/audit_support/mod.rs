@@ -230,6 +230,12 @@ pub fn run_ledger(database: &TestDatabase, keys: Keys, args: &[&str]) -> Output 
 
 /// Runs `ledger ARGS` in `directory`; without `database_url`, none is set.
 pub fn run_ledger_in(directory: &Path, database_url: Option<&str>, keys: Keys, args: &[&str]) -> Output {
+    ledger_command(directory, database_url, keys, args).output().expect("the ledger binary runs")
+}
+
+/// `ledger ARGS` in `directory`, with only the database and keys the test
+/// gives (nothing inherited from the environment), logging warnings only.
+pub fn ledger_command(directory: &Path, database_url: Option<&str>, keys: Keys, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ledger"));
     command.current_dir(directory).args(args).env("LEDGER_LOG", "warn");
     for variable in [
@@ -252,7 +258,7 @@ pub fn run_ledger_in(directory: &Path, database_url: Option<&str>, keys: Keys, a
             .env("LEDGER_PSEUDONYM_KEY", ring.pseudonym.secret_hex())
             .env("LEDGER_CHECKPOINT_KEY", ring.checkpoint.secret_hex());
     }
-    command.output().expect("the ledger binary runs")
+    command
 }
 
 pub fn stdout(output: &Output) -> String {
