@@ -21,13 +21,15 @@ use ledger_api::config::Ledger;
 use ledger_core::chain::ChainFailure;
 use ledger_core::domain::types::{Dimension, Level, PaymentMethod};
 use ledger_core::domain::{Command, CountryCode, Currency, DonorCode, ProgrammeCode, Recipient, Seq};
-use ledger_core::keys::{KeyRing, SecretKey};
+use ledger_core::keys::KeyRing;
 use ledger_core::store::{AppendUnit, Appender, Backend, IdempotencyClaim, Receipt, Store, UnitOutcome, VerifyReport};
+pub use ledger_test_support::test_keys;
+use ledger_test_support::{create_postgres_database, drop_postgres_database_blocking};
 use projections::balances::{self, ProgrammeBalance, TrialBalance};
 use projections::rebuild;
 use projections::rows::{TABLES, TableChanges};
 use rust_decimal::Decimal;
-use sqlx::{Connection, Row};
+use sqlx::Row;
 
 /// The environment variable naming the PostgreSQL server the tests may use.
 pub const POSTGRES_URL_VARIABLE: &str = "LEDGER_TEST_POSTGRES_URL";
@@ -120,16 +122,9 @@ impl TestDatabase {
     }
 
     async fn create_postgres(server_url: String) -> TestDatabase {
-        let name = format!("ledger_test_{}", uuid::Uuid::now_v7().simple());
-        let mut server = sqlx::PgConnection::connect(&server_url)
+        let (name, url) = create_postgres_database(&server_url, "ledger_test")
             .await
-            .unwrap_or_else(|error| panic!("{POSTGRES_URL_VARIABLE} is set but the server cannot be reached: {error}"));
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut server)
-            .await
-            .unwrap_or_else(|error| panic!("cannot create the test database {name}: {error}"));
-        server.close().await.expect("the server connection closes");
-        let url = with_database_name(&server_url, &name);
+            .unwrap_or_else(|error| panic!("{POSTGRES_URL_VARIABLE} is set but no test database can be made there: {error}"));
         TestDatabase { url, backend: Backend::Postgres, location: Location::Postgres { server_url, name } }
     }
 
@@ -174,55 +169,8 @@ impl Drop for TestDatabase {
             Location::Sqlite { directory } => {
                 let _ = std::fs::remove_dir_all(directory);
             }
-            Location::Postgres { server_url, name } => drop_postgres_database(server_url.clone(), name.clone()),
+            Location::Postgres { server_url, name } => drop_postgres_database_blocking(server_url.clone(), name.clone()),
         }
-    }
-}
-
-/// Drops a test database, best effort. Runs on a thread of its own with its
-/// own runtime, since `Drop` cannot await and may run inside a runtime.
-fn drop_postgres_database(server_url: String, name: String) {
-    let dropping = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime starts");
-        runtime.block_on(async move {
-            let result = async {
-                let mut server = sqlx::PgConnection::connect(&server_url).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut server).await?;
-                server.close().await
-            }
-            .await;
-            if let Err(error) = result {
-                eprintln!("could not drop test database {name}: {error}");
-            }
-        });
-    });
-    let _ = dropping.join();
-}
-
-/// `postgres://user@host:port/db?options` with `db` replaced by `name`.
-pub fn with_database_name(server_url: &str, name: &str) -> String {
-    let (without_query, query) = match server_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (server_url, None),
-    };
-    let authority_start = without_query.find("://").map_or(0, |index| index + 3);
-    let base = match without_query[authority_start..].find('/') {
-        Some(slash) => &without_query[..authority_start + slash],
-        None => without_query,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// The fixed keys of every test.
-pub fn test_keys() -> KeyRing {
-    KeyRing {
-        active_hmac: SecretKey::from_bytes([1; 32]),
-        retired_hmac: vec![],
-        pseudonym: SecretKey::from_bytes([2; 32]),
-        checkpoint: SecretKey::from_bytes([3; 32]),
     }
 }
 

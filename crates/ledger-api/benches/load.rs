@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 use ledger_api::config::Ledger;
 use ledger_api::http::{AppState, router};
 use ledger_api::tokens::{self, Role};
-use ledger_core::keys::{KeyRing, SecretKey};
 use ledger_core::store::Writer;
+use ledger_test_support::{create_postgres_database, drop_postgres_database, test_keys};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -66,15 +65,6 @@ struct BenchServer {
     writer_task: tokio::task::JoinHandle<()>,
 }
 
-fn bench_keys() -> KeyRing {
-    KeyRing {
-        active_hmac: SecretKey::from_bytes([11; 32]),
-        retired_hmac: vec![],
-        pseudonym: SecretKey::from_bytes([12; 32]),
-        checkpoint: SecretKey::from_bytes([13; 32]),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     println!("load bench: {CLIENT_TASKS} client tasks, runs bounded by {RUN_DURATION_MS} ms");
@@ -90,9 +80,8 @@ async fn main() -> anyhow::Result<()> {
 
     match std::env::var(POSTGRES_URL_VARIABLE) {
         Ok(server_url) => {
-            let name = format!("ledger_bench_{}", uuid::Uuid::now_v7().simple());
-            create_postgres_database(&server_url, &name).await?;
-            let result = bench_backend("postgres", &with_database_name(&server_url, &name)).await;
+            let (name, url) = create_postgres_database(&server_url, "ledger_bench").await?;
+            let result = bench_backend("postgres", &url).await;
             drop_postgres_database(&server_url, &name).await?;
             all_figures.push(("postgres", result?));
         }
@@ -152,7 +141,7 @@ async fn bench_backend(backend: &'static str, url: &str) -> anyhow::Result<Vec<R
 /// Starts the server, registers a donor and a programme, commits and
 /// allocates a huge amount and creates the tokens the runs use.
 async fn start_server(url: &str) -> anyhow::Result<BenchServer> {
-    let ledger = Ledger::open_with_keys(url, bench_keys()).await?;
+    let ledger = Ledger::open_with_keys(url, test_keys()).await?;
     let admin = tokens::create(&ledger.store, Role::Admin, None, "bench-admin").await?;
     let finance_officer = tokens::create(&ledger.store, Role::FinanceOfficer, None, "bench-finance-officer").await?;
     let auditor = tokens::create(&ledger.store, Role::Auditor, None, "bench-auditor").await?;
@@ -295,35 +284,4 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".to_string())
-}
-
-async fn create_postgres_database(server_url: &str, name: &str) -> anyhow::Result<()> {
-    let mut server = sqlx::PgConnection::connect(server_url).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut server).await?;
-    server.close().await?;
-    Ok(())
-}
-
-async fn drop_postgres_database(server_url: &str, name: &str) -> anyhow::Result<()> {
-    let mut server = sqlx::PgConnection::connect(server_url).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut server).await?;
-    server.close().await?;
-    Ok(())
-}
-
-/// `postgres://user@host:port/db?options` with `db` replaced by `name`.
-fn with_database_name(server_url: &str, name: &str) -> String {
-    let (without_query, query) = match server_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (server_url, None),
-    };
-    let authority_start = without_query.find("://").map_or(0, |index| index + 3);
-    let base = match without_query[authority_start..].find('/') {
-        Some(slash) => &without_query[..authority_start + slash],
-        None => without_query,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
 }

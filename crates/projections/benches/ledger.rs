@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use ledger_core::domain::types::PaymentMethod;
 use ledger_core::domain::{Command, CountryCode, Currency, DonorCode, ProgrammeCode};
-use ledger_core::keys::{KeyRing, SecretKey};
+use ledger_core::keys::KeyRing;
 use ledger_core::store::{AppendUnit, Appender, Store, UnitOutcome};
 use projections::LedgerProjector;
 use rust_decimal::Decimal;
@@ -28,12 +28,7 @@ const BALANCE_READS: u32 = 2_000;
 const DISTINCT_RETURNEES: usize = 50_000;
 
 fn keys() -> Arc<KeyRing> {
-    Arc::new(KeyRing {
-        active_hmac: SecretKey::from_bytes([1; 32]),
-        retired_hmac: vec![],
-        pseudonym: SecretKey::from_bytes([2; 32]),
-        checkpoint: SecretKey::from_bytes([3; 32]),
-    })
+    Arc::new(ledger_test_support::test_keys())
 }
 
 fn unit(command: Command) -> AppendUnit {
@@ -82,21 +77,8 @@ fn payment(keys: &KeyRing, index: usize) -> Command {
     }
 }
 
-async fn fresh_store(backend: &Backend) -> Store {
-    let url = match backend {
-        Backend::Sqlite(directory) => {
-            let path = directory.join(format!("bench-{}.db", uuid::Uuid::now_v7().simple()));
-            format!("sqlite://{}", path.display())
-        }
-        Backend::Postgres(server) => {
-            let name = format!("ledger_bench_{}", uuid::Uuid::now_v7().simple());
-            let admin = sqlx::PgPool::connect(server).await.expect("PostgreSQL is reachable");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
-            let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(server);
-            format!("{base}/{name}")
-        }
-    };
-    let store = Store::connect(&url).await.unwrap();
+async fn open_store(url: &str) -> Store {
+    let store = Store::connect(url).await.unwrap();
     store.migrate().await.unwrap();
     store
 }
@@ -133,15 +115,10 @@ async fn time_balance_reads(store: &Store) -> Duration {
     started.elapsed() / BALANCE_READS
 }
 
-enum Backend {
-    Sqlite(std::path::PathBuf),
-    Postgres(String),
-}
-
-async fn run(name: &str, backend: Backend, large_events: usize) {
+async fn run(name: &str, url: &str, large_events: usize) {
     println!("== {name}");
     let keys = keys();
-    let store = fresh_store(&backend).await;
+    let store = open_store(url).await;
     let mut appender = Appender::new(store.clone(), keys.clone(), Arc::new(LedgerProjector));
     let setup: Vec<AppendUnit> = setup_commands().into_iter().map(unit).collect();
     append_all(&mut appender, &setup).await;
@@ -174,6 +151,7 @@ async fn run(name: &str, backend: Backend, large_events: usize) {
     let verified = store.verify_chain(Some(&keys), |_| {}).await.unwrap();
     assert!(verified.is_valid());
     println!("verify of {events} events:               {:.2} s", started.elapsed().as_secs_f64());
+    store.pool().close().await;
 }
 
 #[tokio::main]
@@ -181,10 +159,14 @@ async fn main() {
     let large_events: usize = std::env::var("LEDGER_BENCH_EVENTS").ok().and_then(|text| text.parse().ok()).unwrap_or(1_000_000);
     let directory = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&directory).unwrap();
-    run("SQLite", Backend::Sqlite(directory.clone()), large_events).await;
+    run("SQLite", &format!("sqlite://{}", directory.join("bench.db").display()), large_events).await;
     std::fs::remove_dir_all(&directory).unwrap();
     match std::env::var("LEDGER_BENCH_POSTGRES_URL") {
-        Ok(url) => run("PostgreSQL", Backend::Postgres(url), large_events).await,
+        Ok(server_url) => {
+            let (name, url) = ledger_test_support::create_postgres_database(&server_url, "ledger_bench").await.unwrap();
+            run("PostgreSQL", &url, large_events).await;
+            ledger_test_support::drop_postgres_database(&server_url, &name).await.unwrap();
+        }
         Err(_) => println!("== PostgreSQL: skipped (set LEDGER_BENCH_POSTGRES_URL)"),
     }
 }

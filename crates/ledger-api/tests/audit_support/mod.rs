@@ -18,8 +18,9 @@ use ledger_api::audit::{self, ExportCheck, ExportReport, TrustedCheckpoint};
 use ledger_api::config::Ledger;
 use ledger_core::chain::EventRecord;
 use ledger_core::checkpoint::SignedCheckpoint;
-use ledger_core::keys::{KeyRing, SecretKey};
-use sqlx::Connection;
+use ledger_core::keys::KeyRing;
+pub use ledger_test_support::test_keys;
+use ledger_test_support::{create_postgres_database, drop_postgres_database_blocking};
 
 /// The environment variable naming the PostgreSQL server the tests may use.
 pub const POSTGRES_URL_VARIABLE: &str = "LEDGER_TEST_POSTGRES_URL";
@@ -83,16 +84,9 @@ impl TestDatabase {
             eprintln!("postgres tests skipped: {POSTGRES_URL_VARIABLE} is not set");
             return None;
         };
-        let name = format!("ledger_audit_{}", uuid::Uuid::now_v7().simple());
-        let mut server = sqlx::PgConnection::connect(&server_url)
+        let (name, url) = create_postgres_database(&server_url, "ledger_audit")
             .await
-            .unwrap_or_else(|error| panic!("{POSTGRES_URL_VARIABLE} is set but the server cannot be reached: {error}"));
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut server)
-            .await
-            .unwrap_or_else(|error| panic!("cannot create the test database {name}: {error}"));
-        server.close().await.expect("the server connection closes");
-        let url = with_database_name(&server_url, &name);
+            .unwrap_or_else(|error| panic!("{POSTGRES_URL_VARIABLE} is set but no test database can be made there: {error}"));
         Some(TestDatabase { url, directory: scratch_directory(), postgres: Some((server_url, name)) })
     }
 
@@ -118,55 +112,8 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.directory);
         if let Some((server_url, name)) = self.postgres.take() {
-            drop_postgres_database(server_url, name);
+            drop_postgres_database_blocking(server_url, name);
         }
-    }
-}
-
-/// Drops a test database, best effort, on a thread with its own runtime
-/// (`Drop` cannot await and may run inside a runtime).
-fn drop_postgres_database(server_url: String, name: String) {
-    let dropping = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime starts");
-        runtime.block_on(async move {
-            let result = async {
-                let mut server = sqlx::PgConnection::connect(&server_url).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut server).await?;
-                server.close().await
-            }
-            .await;
-            if let Err(error) = result {
-                eprintln!("could not drop test database {name}: {error}");
-            }
-        });
-    });
-    let _ = dropping.join();
-}
-
-/// `postgres://user@host:port/db?options` with `db` replaced by `name`.
-pub fn with_database_name(server_url: &str, name: &str) -> String {
-    let (without_query, query) = match server_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (server_url, None),
-    };
-    let authority_start = without_query.find("://").map_or(0, |index| index + 3);
-    let base = match without_query[authority_start..].find('/') {
-        Some(slash) => &without_query[..authority_start + slash],
-        None => without_query,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// The fixed keys of every test.
-pub fn test_keys() -> KeyRing {
-    KeyRing {
-        active_hmac: SecretKey::from_bytes([1; 32]),
-        retired_hmac: vec![],
-        pseudonym: SecretKey::from_bytes([2; 32]),
-        checkpoint: SecretKey::from_bytes([3; 32]),
     }
 }
 
