@@ -7,9 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ledger_api::config::Ledger;
-use ledger_api::http::{AppState, router};
+use ledger_api::http::serve_on;
 use ledger_api::tokens::{self, Role};
-use ledger_core::store::Writer;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -52,30 +51,23 @@ pub struct TestServer {
     pub auditor: String,
     transcript: Mutex<Vec<String>>,
     shutdown: oneshot::Sender<()>,
-    serving: JoinHandle<std::io::Result<()>>,
-    writer_task: JoinHandle<()>,
+    serving: JoinHandle<anyhow::Result<()>>,
 }
 
 impl TestServer {
-    /// Starts the server the way `ledger serve` does, on 127.0.0.1:0, with
+    /// Starts the server through `ledger serve`'s own serving path, on 127.0.0.1:0, with
     /// a graceful shutdown driven by [`TestServer::stop`].
     pub async fn start(database: &TestDatabase) -> TestServer {
         let ledger = database.open().await;
         let admin = create_token(&ledger, Role::Admin, None, "admin@test").await;
         let finance_officer = create_token(&ledger, Role::FinanceOfficer, None, "finance-officer@test").await;
         let auditor = create_token(&ledger, Role::Auditor, None, "auditor@test").await;
-        let (writer, writer_task) = Writer::spawn(ledger.appender());
-        let state = AppState { ledger: ledger.clone(), writer, merkle: ledger_api::audit::shared_merkle_cache() };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port on 127.0.0.1");
         let address = listener.local_addr().expect("the listener has an address");
         let (shutdown, signal) = oneshot::channel::<()>();
-        let serving = tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = signal.await;
-                })
-                .await
-        });
+        let serving = tokio::spawn(serve_on(listener, ledger.clone(), None, async move {
+            let _ = signal.await;
+        }));
         let client =
             reqwest::Client::builder().timeout(Duration::from_millis(CLIENT_TIMEOUT_MS)).build().expect("an HTTP client");
         TestServer {
@@ -88,18 +80,17 @@ impl TestServer {
             transcript: Mutex::new(Vec::new()),
             shutdown,
             serving,
-            writer_task,
         }
     }
 
-    /// Shuts down gracefully: stops accepting, answers what is in flight,
-    /// then waits for the writer to drain its queue.
+    /// Shuts down gracefully, as `ledger serve` does on a signal: stops
+    /// accepting, answers what is in flight, then waits for the writer to
+    /// drain its queue.
     pub async fn stop(self) {
-        let TestServer { client, shutdown, serving, writer_task, .. } = self;
+        let TestServer { client, shutdown, serving, .. } = self;
         drop(client);
         let _ = shutdown.send(());
-        serving.await.expect("the server task does not panic").expect("the server stops without an I/O error");
-        writer_task.await.expect("the writer task drains its queue and stops");
+        serving.await.expect("the server task does not panic").expect("the server stops cleanly, its writer drained");
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ledger_api::config::Ledger;
-use ledger_api::http::{AppState, router};
+use ledger_api::http::serve_on;
 use ledger_api::tokens::{self, Role};
-use ledger_core::store::Writer;
 use ledger_test_support::{create_postgres_database, drop_postgres_database, test_keys};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -61,8 +60,7 @@ struct BenchServer {
     finance_officer: String,
     auditor: String,
     shutdown: oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
-    writer_task: tokio::task::JoinHandle<()>,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 #[tokio::main]
@@ -134,7 +132,6 @@ async fn bench_backend(backend: &'static str, url: &str) -> anyhow::Result<Vec<R
     drop(client);
     let _ = server.shutdown.send(());
     server.serving.await??;
-    server.writer_task.await?;
     Ok(figures)
 }
 
@@ -145,18 +142,12 @@ async fn start_server(url: &str) -> anyhow::Result<BenchServer> {
     let admin = tokens::create(&ledger.store, Role::Admin, None, "bench-admin").await?;
     let finance_officer = tokens::create(&ledger.store, Role::FinanceOfficer, None, "bench-finance-officer").await?;
     let auditor = tokens::create(&ledger.store, Role::Auditor, None, "bench-auditor").await?;
-    let (writer, writer_task) = Writer::spawn(ledger.appender());
-    let state = AppState { ledger, writer, merkle: ledger_api::audit::shared_merkle_cache() };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let (shutdown, signal) = oneshot::channel::<()>();
-    let serving = tokio::spawn(async move {
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async move {
-                let _ = signal.await;
-            })
-            .await
-    });
+    let serving = tokio::spawn(serve_on(listener, ledger, None, async move {
+        let _ = signal.await;
+    }));
     let client = reqwest::Client::new();
     let setup = [
         (&admin, "/v1/donors", json!({"code": DONOR, "name": "Bench donor", "kind": "eu_instrument"})),
@@ -186,7 +177,7 @@ async fn start_server(url: &str) -> anyhow::Result<BenchServer> {
             response.text().await?
         );
     }
-    Ok(BenchServer { base_url, finance_officer, auditor, shutdown, serving, writer_task })
+    Ok(BenchServer { base_url, finance_officer, auditor, shutdown, serving })
 }
 
 fn cash_payment(case_id: &str) -> Value {

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use audit_support::*;
 use ledger_api::audit::{self, TrustedCheckpoint};
 use ledger_api::config::Ledger;
-use ledger_api::http::{AppState, router};
+use ledger_api::http::serve_on;
 use ledger_api::tokens::{self, Role};
 use ledger_core::checkpoint::SignedCheckpoint;
 use ledger_core::domain::{Command, DonorCode};
-use ledger_core::store::{AppendUnit, Writer};
+use ledger_core::store::AppendUnit;
 use reqwest::StatusCode;
 
 /// How long a test waits for the server to sign a periodic checkpoint.
@@ -43,11 +43,10 @@ async fn spawn_app(database: &TestDatabase) -> TestApp {
     let admin = token(Role::Admin, None, "admin").await;
     let finance_officer = token(Role::FinanceOfficer, None, "finance-officer").await;
     let donor = token(Role::Donor, Some("EU-AMIF"), "donor-eu-amif").await;
-    let (writer, _writer_task) = Writer::spawn(ledger.appender());
-    let state = AppState { ledger: ledger.clone(), writer, merkle: audit::shared_merkle_cache() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
     let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.expect("the server runs") });
+    let serving = serve_on(listener, ledger.clone(), None, std::future::pending());
+    tokio::spawn(async move { serving.await.expect("the server runs") });
     TestApp {
         base_url: format!("http://{address}"),
         client: reqwest::Client::new(),

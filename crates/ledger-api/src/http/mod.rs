@@ -115,13 +115,24 @@ pub async fn serve_with(ledger: Ledger, bind: SocketAddr, demo: bool, checkpoint
     }
     let listener = TcpListener::bind(bind).await?;
     let address = listener.local_addr()?;
+    println!("ledger listening on http://{address}");
+    tracing::info!(%address, "serving");
+    serve_on(listener, ledger, checkpoint_every, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `shutdown` completes, then answers what is in
+/// flight and waits for the writer to commit everything it accepted.
+pub async fn serve_on(
+    listener: TcpListener,
+    ledger: Ledger,
+    checkpoint_every: Option<Duration>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (writer, writer_task) = Writer::spawn(ledger.appender());
     let merkle = crate::audit::shared_merkle_cache();
     let mut audit_tasks = spawn_audit_tasks(&ledger, &merkle, checkpoint_every);
     let app = router(AppState { ledger, writer, merkle });
-    println!("ledger listening on http://{address}");
-    tracing::info!(%address, "serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     audit_tasks.abort_all();
     // The router (and every Writer handle) is gone: the writer drains its queue and stops.
     writer_task.await?;
