@@ -23,16 +23,14 @@ use ledger_core::domain::types::{Dimension, Level, PaymentMethod};
 use ledger_core::domain::{Command, CountryCode, Currency, DonorCode, ProgrammeCode, Recipient, Seq};
 use ledger_core::keys::KeyRing;
 use ledger_core::store::{AppendUnit, Appender, Backend, IdempotencyClaim, Receipt, Store, UnitOutcome, VerifyReport};
-pub use ledger_test_support::test_keys;
-use ledger_test_support::{create_postgres_database, drop_postgres_database_blocking};
+pub use ledger_test_support::{POSTGRES_URL_VARIABLE, test_keys};
+use ledger_test_support::{create_postgres_database, drop_postgres_database_blocking, postgres_server_url};
 use projections::balances::{self, ProgrammeBalance, TrialBalance};
 use projections::rebuild;
 use projections::rows::{TABLES, TableChanges};
 use rust_decimal::Decimal;
 use sqlx::Row;
 
-/// The environment variable naming the PostgreSQL server the tests may use.
-pub const POSTGRES_URL_VARIABLE: &str = "LEDGER_TEST_POSTGRES_URL";
 /// Who appends in these tests.
 pub const ACTOR: &str = "finance-officer@test";
 /// Events read in one page when a test reads the whole chain.
@@ -114,10 +112,7 @@ impl TestDatabase {
     /// `None` (said once on stderr) when the variable is unset. Panics when
     /// the variable is set and the server cannot be reached.
     pub async fn postgres() -> Option<TestDatabase> {
-        let Ok(server_url) = std::env::var(POSTGRES_URL_VARIABLE) else {
-            eprintln!("postgres tests skipped: {POSTGRES_URL_VARIABLE} is not set");
-            return None;
-        };
+        let server_url = postgres_server_url()?;
         Some(Self::create_postgres(server_url).await)
     }
 

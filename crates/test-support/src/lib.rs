@@ -2,8 +2,36 @@
 //! scratch PostgreSQL databases (created with a unique name on a server the
 //! caller names, dropped afterwards).
 
+use std::io::Write;
+use std::sync::Once;
+
 use ledger_core::keys::{KeyRing, SecretKey};
 use sqlx::Connection;
+
+/// The environment variable naming the PostgreSQL server the tests may
+/// create databases on.
+pub const POSTGRES_URL_VARIABLE: &str = "LEDGER_TEST_POSTGRES_URL";
+
+/// The PostgreSQL server the tests may use, or `None` when
+/// `LEDGER_TEST_POSTGRES_URL` is unset. Then each test binary says once, on
+/// standard error and past the test harness's capture, that its PostgreSQL
+/// half is skipped and only SQLite runs.
+pub fn postgres_server_url() -> Option<String> {
+    static SAID: Once = Once::new();
+    let url = std::env::var(POSTGRES_URL_VARIABLE).ok();
+    if url.is_none() {
+        SAID.call_once(|| {
+            let program = std::env::args().next().unwrap_or_default();
+            let name = std::path::Path::new(&program).file_name().map(|name| name.to_string_lossy().into_owned());
+            let _ = writeln!(
+                std::io::stderr(),
+                "postgres tests skipped in {}: {POSTGRES_URL_VARIABLE} is not set; the SQLite half runs alone",
+                name.unwrap_or_default()
+            );
+        });
+    }
+    url
+}
 
 /// The fixed keys of every test.
 pub fn test_keys() -> KeyRing {

@@ -19,11 +19,8 @@ use ledger_api::config::Ledger;
 use ledger_core::chain::EventRecord;
 use ledger_core::checkpoint::SignedCheckpoint;
 use ledger_core::keys::KeyRing;
-pub use ledger_test_support::test_keys;
-use ledger_test_support::{create_postgres_database, drop_postgres_database_blocking};
-
-/// The environment variable naming the PostgreSQL server the tests may use.
-pub const POSTGRES_URL_VARIABLE: &str = "LEDGER_TEST_POSTGRES_URL";
+pub use ledger_test_support::{POSTGRES_URL_VARIABLE, test_keys};
+use ledger_test_support::{create_postgres_database, drop_postgres_database_blocking, postgres_server_url};
 
 /// Writes a test body once and runs it on both backends, as
 /// `NAME::on_sqlite` and `NAME::on_postgres`.
@@ -80,10 +77,7 @@ impl TestDatabase {
     /// `LEDGER_TEST_POSTGRES_URL`, or `None` (said on stderr) when it is
     /// unset. Panics when it is set and the server cannot be reached.
     pub async fn postgres() -> Option<TestDatabase> {
-        let Ok(server_url) = std::env::var(POSTGRES_URL_VARIABLE) else {
-            eprintln!("postgres tests skipped: {POSTGRES_URL_VARIABLE} is not set");
-            return None;
-        };
+        let server_url = postgres_server_url()?;
         let (name, url) = create_postgres_database(&server_url, "ledger_audit")
             .await
             .unwrap_or_else(|error| panic!("{POSTGRES_URL_VARIABLE} is set but no test database can be made there: {error}"));
