@@ -7,7 +7,8 @@
 //! `LEDGER_BENCH_POSTGRES_URL=postgres://user@host:port/db` set it also runs
 //! on a fresh database created on that server (and dropped afterwards).
 //! Not a test: it asserts only that every request succeeded and the chain
-//! verifies.
+//! verifies. `cargo bench -p ledger-api --bench load -- postgres` runs only
+//! the backends named.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,30 +69,43 @@ async fn main() -> anyhow::Result<()> {
     println!("load bench: {CLIENT_TASKS} client tasks, runs bounded by {RUN_DURATION_MS} ms");
     println!("load average before: {}", load_average());
     let mut all_figures = Vec::new();
+    let named: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with('-')).collect();
+    let wanted = |backend: &str| named.is_empty() || named.iter().any(|name| name == backend);
 
-    let directory = std::env::temp_dir().join(format!("ledger-bench-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&directory)?;
-    let sqlite_url = format!("sqlite://{}", directory.join("ledger.db").display());
-    let sqlite_result = bench_backend("sqlite", &sqlite_url).await;
-    let _ = std::fs::remove_dir_all(&directory);
-    all_figures.push(("sqlite", sqlite_result?));
-
+    if wanted("sqlite") {
+        all_figures.push(("sqlite", bench_sqlite().await?));
+    }
     match std::env::var(POSTGRES_URL_VARIABLE) {
-        Ok(server_url) => {
+        Ok(server_url) if wanted("postgres") => {
             let (name, url) = create_postgres_database(&server_url, "ledger_bench").await?;
             let result = bench_backend("postgres", &url).await;
             drop_postgres_database(&server_url, &name).await?;
             all_figures.push(("postgres", result?));
         }
+        Ok(_) => {}
         Err(_) => println!("postgres skipped: {POSTGRES_URL_VARIABLE} is not set"),
     }
+    print_figures(&all_figures);
+    Ok(())
+}
 
+/// Both runs on a fresh SQLite file, removed afterwards.
+async fn bench_sqlite() -> anyhow::Result<Vec<RunFigures>> {
+    let directory = std::env::temp_dir().join(format!("ledger-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&directory)?;
+    let sqlite_url = format!("sqlite://{}", directory.join("ledger.db").display());
+    let result = bench_backend("sqlite", &sqlite_url).await;
+    let _ = std::fs::remove_dir_all(&directory);
+    result
+}
+
+fn print_figures(all_figures: &[(&str, Vec<RunFigures>)]) {
     println!();
     println!(
         "{:<9} {:<22} {:>9} {:>9} {:>9} {:>11} {:>12} {:>10} {:>10}",
         "backend", "run", "requests", "events", "seconds", "requests/s", "events/s", "p50 ms", "p99 ms"
     );
-    for (backend, figures) in &all_figures {
+    for (backend, figures) in all_figures {
         for run in figures {
             let seconds = run.elapsed.as_secs_f64();
             println!(
@@ -109,7 +123,6 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!("load average after: {}", load_average());
-    Ok(())
 }
 
 /// Both runs on one backend.

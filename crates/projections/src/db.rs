@@ -24,41 +24,76 @@ pub async fn write_changes(connection: &mut AnyConnection, mut changes: Changes)
 /// As `write_changes`, leaving the changes with the caller (to free them
 /// elsewhere).
 pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Changes) -> Result<(), sqlx::Error> {
-    let before = read_reach(connection, changes).await?;
-    changes.add_reach_totals(&before);
-    let tables: Vec<(&Table, &TableChanges)> = TABLES
-        .iter()
-        .filter_map(|table| changes.rows(table).filter(|rows| !rows.is_empty()).map(|rows| (*table, rows)))
-        .collect();
-    let parameters: usize = tables.iter().map(|(table, rows)| rows.len() * column_count(table)).sum();
+    let backend = store::backend_of(connection);
+    if backend == Backend::Sqlite {
+        let before = read_reach(connection, changes).await?;
+        changes.add_reach_totals(&before);
+    }
+    let parts = parts_of(changes, backend);
+    let parameters: usize = parts.iter().map(|part| part.rows.len() * column_count(part.table)).sum();
     let fits_one_statement =
-        parameters <= STATEMENT_PARAMETERS_MAX && tables.iter().all(|(_, rows)| rows.len() <= STATEMENT_ROWS_MAX);
-    if store::backend_of(connection) == Backend::Postgres && tables.len() > 1 && fits_one_statement {
+        parameters <= STATEMENT_PARAMETERS_MAX && parts.iter().all(|part| part.rows.len() <= STATEMENT_ROWS_MAX);
+    if backend == Backend::Postgres && parts.len() > 1 && fits_one_statement {
         // One round trip instead of one per table: a group commit of a few
         // requests is bound by round trips, not by the rows.
-        return upsert_together(connection, &tables).await;
+        write_together(connection, &parts).await?;
+    } else {
+        for part in &parts {
+            write_part(connection, part).await?;
+        }
     }
-    for (table, rows) in tables {
-        upsert(connection, table, rows).await?;
+    if backend == Backend::Postgres {
+        if let Some(reach) = changes.rows(&REACH) {
+            upsert_reach_counting(connection, reach).await?;
+        }
     }
     Ok(())
+}
+
+/// Rows of one table written by one kind of statement.
+struct Part<'c> {
+    table: &'c Table,
+    /// New rows are inserted; others are added to or replace a stored row.
+    insert_only: bool,
+    rows: Vec<(&'c Vec<Value>, &'c Vec<Value>)>,
+}
+
+/// The changes as statements to run: rows an event of the changes creates
+/// apart from the others. On PostgreSQL the reach counts are left out: they
+/// are written by `upsert_reach_counting`.
+fn parts_of(changes: &Changes, backend: Backend) -> Vec<Part<'_>> {
+    let mut parts = Vec::new();
+    for table in TABLES {
+        if backend == Backend::Postgres && table.name == REACH.name {
+            continue;
+        }
+        let Some(rows) = changes.rows(table) else { continue };
+        let (created, stored): (Vec<_>, Vec<_>) = rows.iter().partition(|(key, _)| changes.creates(table, key));
+        for (insert_only, rows) in [(true, created), (false, stored)] {
+            if !rows.is_empty() {
+                parts.push(Part { table, insert_only, rows });
+            }
+        }
+    }
+    parts
 }
 
 fn column_count(table: &Table) -> usize {
     table.keys.len() + table.values.len()
 }
 
-/// Every table's upsert as a data-modifying `WITH` clause of one statement
-/// (PostgreSQL). Each table appears once, so no row is changed twice.
-async fn upsert_together(connection: &mut AnyConnection, tables: &[(&Table, &TableChanges)]) -> Result<(), sqlx::Error> {
-    let mut clauses = Vec::with_capacity(tables.len());
+/// Every part as a data-modifying `WITH` clause of one statement
+/// (PostgreSQL). No row is in two parts, so no row is changed twice.
+async fn write_together(connection: &mut AnyConnection, parts: &[Part<'_>]) -> Result<(), sqlx::Error> {
+    let mut clauses = Vec::with_capacity(parts.len());
     let mut first_parameter = 1;
-    for (index, (table, rows)) in tables.iter().enumerate() {
-        clauses.push(format!("t{index} AS ({})", upsert_sql(table, Backend::Postgres, rows.len(), first_parameter)));
-        first_parameter += rows.len() * column_count(table);
+    for (index, part) in parts.iter().enumerate() {
+        let sql = write_sql(part.table, part.insert_only, Backend::Postgres, part.rows.len(), first_parameter);
+        clauses.push(format!("t{index} AS ({sql})"));
+        first_parameter += part.rows.len() * column_count(part.table);
     }
     let sql = format!("WITH {} SELECT 1", clauses.join(", "));
-    bind_rows(sqlx::query(&sql), tables.iter().flat_map(|(_, rows)| rows.iter())).execute(&mut *connection).await?;
+    bind_rows(sqlx::query(&sql), parts.iter().flat_map(|part| part.rows.iter().copied())).execute(&mut *connection).await?;
     Ok(())
 }
 
@@ -77,7 +112,9 @@ fn bind_rows<'q>(mut query: AnyQuery<'q>, rows: impl Iterator<Item = (&'q Vec<Va
     query
 }
 
-fn upsert_sql(table: &Table, backend: Backend, row_count: usize, first_parameter: usize) -> String {
+/// An `INSERT` of `row_count` rows; unless `insert_only`, a row that is
+/// already stored is merged with it (`Merge`).
+fn write_sql(table: &Table, insert_only: bool, backend: Backend, row_count: usize, first_parameter: usize) -> String {
     let columns: Vec<&str> = table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect();
     let mut sql = format!(
         "INSERT INTO {} ({}) VALUES {}",
@@ -85,31 +122,61 @@ fn upsert_sql(table: &Table, backend: Backend, row_count: usize, first_parameter
         columns.join(", "),
         store::values_list_from(backend, row_count, columns.len(), first_parameter)
     );
-    let updates: Vec<String> = table
-        .values
-        .iter()
-        .map(|(name, merge)| match merge {
-            Merge::Add => format!("{name} = {}.{name} + excluded.{name}", table.name),
-            Merge::Set => format!("{name} = excluded.{name}"),
-        })
-        .collect();
-    sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", table.keys.join(", "), updates.join(", ")));
+    if !insert_only {
+        let updates: Vec<String> = table
+            .values
+            .iter()
+            .map(|(name, merge)| match merge {
+                Merge::Add => format!("{name} = {}.{name} + excluded.{name}", table.name),
+                Merge::Set => format!("{name} = excluded.{name}"),
+            })
+            .collect();
+        sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", table.keys.join(", "), updates.join(", ")));
+    }
     sql
 }
 
-async fn upsert(connection: &mut AnyConnection, table: &Table, rows: &TableChanges) -> Result<(), sqlx::Error> {
-    let chunk_rows = (STATEMENT_PARAMETERS_MAX / column_count(table)).min(STATEMENT_ROWS_MAX);
-    let rows: Vec<(&Vec<Value>, &Vec<Value>)> = rows.iter().collect();
-    for chunk in rows.chunks(chunk_rows) {
-        let sql = upsert_sql(table, store::backend_of(connection), chunk.len(), 1);
+async fn write_part(connection: &mut AnyConnection, part: &Part<'_>) -> Result<(), sqlx::Error> {
+    let chunk_rows = (STATEMENT_PARAMETERS_MAX / column_count(part.table)).min(STATEMENT_ROWS_MAX);
+    for chunk in part.rows.chunks(chunk_rows) {
+        let sql = write_sql(part.table, part.insert_only, store::backend_of(connection), chunk.len(), 1);
+        bind_rows(sqlx::query(&sql), chunk.iter().copied()).execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: adds to the reach counts and, in the same statement, to the
+/// number of returnees reached per scope, from each count before (the count
+/// after less the change) and after: what `Changes::add_reach_totals` does
+/// with counts read beforehand, without reading them.
+async fn upsert_reach_counting(connection: &mut AnyConnection, reach: &TableChanges) -> Result<(), sqlx::Error> {
+    let rows: Vec<(&Vec<Value>, &Vec<Value>)> = reach.iter().collect();
+    for chunk in rows.chunks(STATEMENT_ROWS_MAX) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|row| format!("(${}::text, ${}::text, ${}::bigint)", 3 * row + 1, 3 * row + 2, 3 * row + 3))
+            .collect();
+        let sql = format!(
+            "WITH changed (scope, beneficiary_ref, change) AS (VALUES {}), \
+             counted AS (INSERT INTO reach (scope, beneficiary_ref, disbursements) \
+                 SELECT scope, beneficiary_ref, change FROM changed \
+                 ON CONFLICT (scope, beneficiary_ref) DO UPDATE SET disbursements = reach.disbursements + excluded.disbursements \
+                 RETURNING scope, beneficiary_ref, disbursements), \
+             reached AS (SELECT counted.scope, \
+                 SUM(CAST(counted.disbursements > 0 AS INTEGER) - CAST(counted.disbursements - changed.change > 0 AS INTEGER)) AS change \
+                 FROM counted JOIN changed ON changed.scope = counted.scope AND changed.beneficiary_ref = counted.beneficiary_ref \
+                 GROUP BY counted.scope) \
+             INSERT INTO reach_totals (scope, beneficiaries) SELECT scope, change FROM reached WHERE change <> 0 \
+             ON CONFLICT (scope) DO UPDATE SET beneficiaries = reach_totals.beneficiaries + excluded.beneficiaries",
+            values.join(", ")
+        );
         bind_rows(sqlx::query(&sql), chunk.iter().copied()).execute(&mut *connection).await?;
     }
     Ok(())
 }
 
 /// The stored active-disbursement counts of every (scope, returnee) the
-/// changes touch. The keys go as one JSON parameter, so the statement is the
-/// same whatever their number and its plan is a primary-key lookup per key.
+/// changes touch (SQLite). The keys go as one JSON parameter, so the
+/// statement is the same whatever their number.
 async fn read_reach(connection: &mut AnyConnection, changes: &Changes) -> Result<BTreeMap<Vec<Value>, i64>, sqlx::Error> {
     let mut before = BTreeMap::new();
     let Some(reach) = changes.rows(&REACH) else { return Ok(before) };
@@ -117,21 +184,9 @@ async fn read_reach(connection: &mut AnyConnection, changes: &Changes) -> Result
         .keys()
         .map(|key| serde_json::json!({ "scope": key[0].to_string(), "beneficiary_ref": key[1].to_string() }))
         .collect();
-    let sql = match store::backend_of(connection) {
-        Backend::Sqlite => {
-            "SELECT r.scope, r.beneficiary_ref, r.disbursements FROM json_each($1) AS k \
-             JOIN reach r ON r.scope = json_extract(k.value, '$.scope') \
-             AND r.beneficiary_ref = json_extract(k.value, '$.beneficiary_ref')"
-        }
-        // OFFSET 0 keeps the subquery apart, so the plan stays a key lookup
-        // per key even when the planner thinks the table small.
-        Backend::Postgres => {
-            "SELECT r.scope, r.beneficiary_ref, r.disbursements \
-             FROM json_to_recordset($1::json) AS k(scope TEXT, beneficiary_ref TEXT) \
-             CROSS JOIN LATERAL (SELECT scope, beneficiary_ref, disbursements FROM reach \
-             WHERE reach.scope = k.scope AND reach.beneficiary_ref = k.beneficiary_ref OFFSET 0) AS r"
-        }
-    };
+    let sql = "SELECT r.scope, r.beneficiary_ref, r.disbursements FROM json_each($1) AS k \
+               JOIN reach r ON r.scope = json_extract(k.value, '$.scope') \
+               AND r.beneficiary_ref = json_extract(k.value, '$.beneficiary_ref')";
     let keys = serde_json::Value::Array(keys).to_string();
     for row in sqlx::query(sql).bind(keys).fetch_all(&mut *connection).await? {
         let key = vec![Value::Text(row.try_get("scope")?), Value::Text(row.try_get("beneficiary_ref")?)];

@@ -47,12 +47,17 @@ pub struct Table {
     pub name: &'static str,
     pub keys: &'static [&'static str],
     pub values: &'static [(&'static str, Merge)],
+    /// The first key column is the seq of the event that creates the row:
+    /// a row keyed by an event of the changes is new and is inserted
+    /// without looking for a stored one.
+    pub keyed_by_creating_seq: bool,
 }
 
 pub const DONORS: Table = Table {
     name: "donors",
     keys: &["code"],
     values: &[("name", Merge::Set), ("kind", Merge::Set), ("registered_seq", Merge::Set)],
+    keyed_by_creating_seq: false,
 };
 pub const PROGRAMMES: Table = Table {
     name: "programmes",
@@ -66,11 +71,13 @@ pub const PROGRAMMES: Table = Table {
         ("ends_on", Merge::Set),
         ("registered_seq", Merge::Set),
     ],
+    keyed_by_creating_seq: false,
 };
 pub const FUNDING: Table = Table {
     name: "funding",
     keys: &["programme", "donor"],
     values: &[("currency", Merge::Set), ("committed", Merge::Add), ("received", Merge::Add), ("allocated", Merge::Add)],
+    keyed_by_creating_seq: false,
 };
 pub const BUDGET_LINES: Table = Table {
     name: "budget_lines",
@@ -81,21 +88,33 @@ pub const BUDGET_LINES: Table = Table {
         ("disbursed_cash", Merge::Add),
         ("disbursed_in_kind", Merge::Add),
     ],
+    keyed_by_creating_seq: false,
 };
-pub const REVERSALS: Table = Table { name: "reversals", keys: &["reversed_seq"], values: &[("reversal_seq", Merge::Set)] };
+pub const REVERSALS: Table =
+    Table { name: "reversals", keys: &["reversed_seq"], values: &[("reversal_seq", Merge::Set)], keyed_by_creating_seq: false };
 pub const POSTINGS: Table = Table {
     name: "postings",
     keys: &["seq", "line"],
     values: &[("account", Merge::Set), ("currency", Merge::Set), ("amount", Merge::Set)],
+    keyed_by_creating_seq: true,
 };
-pub const ACCOUNT_BALANCES: Table =
-    Table { name: "account_balances", keys: &["account", "currency"], values: &[("balance", Merge::Add)] };
-pub const LOCAL_PAID: Table =
-    Table { name: "local_paid", keys: &["programme", "country", "currency"], values: &[("amount", Merge::Add)] };
+pub const ACCOUNT_BALANCES: Table = Table {
+    name: "account_balances",
+    keys: &["account", "currency"],
+    values: &[("balance", Merge::Add)],
+    keyed_by_creating_seq: false,
+};
+pub const LOCAL_PAID: Table = Table {
+    name: "local_paid",
+    keys: &["programme", "country", "currency"],
+    values: &[("amount", Merge::Add)],
+    keyed_by_creating_seq: false,
+};
 pub const DISBURSEMENT_SPLITS: Table = Table {
     name: "disbursement_splits",
     keys: &["programme", "donor", "country", "level", "dimension"],
     values: &[("currency", Merge::Set), ("amount", Merge::Add)],
+    keyed_by_creating_seq: false,
 };
 pub const ASSISTANCE: Table = Table {
     name: "assistance",
@@ -111,9 +130,16 @@ pub const ASSISTANCE: Table = Table {
         ("assisted_on", Merge::Set),
         ("reversed", Merge::Add),
     ],
+    keyed_by_creating_seq: true,
 };
-pub const REACH: Table = Table { name: "reach", keys: &["scope", "beneficiary_ref"], values: &[("disbursements", Merge::Add)] };
-pub const REACH_TOTALS: Table = Table { name: "reach_totals", keys: &["scope"], values: &[("beneficiaries", Merge::Add)] };
+pub const REACH: Table = Table {
+    name: "reach",
+    keys: &["scope", "beneficiary_ref"],
+    values: &[("disbursements", Merge::Add)],
+    keyed_by_creating_seq: false,
+};
+pub const REACH_TOTALS: Table =
+    Table { name: "reach_totals", keys: &["scope"], values: &[("beneficiaries", Merge::Add)], keyed_by_creating_seq: false };
 
 /// Every projection table, in the order they are written and compared.
 pub const TABLES: [&Table; 12] = [
@@ -138,6 +164,9 @@ pub type TableChanges = BTreeMap<Vec<Value>, Vec<Value>>;
 #[derive(Debug, Default)]
 pub struct Changes {
     pub tables: BTreeMap<&'static str, TableChanges>,
+    /// The seq of the first event folded in since the changes were started
+    /// or last split (0: none).
+    pub first_seq: u64,
     /// The seq of the last event folded in.
     pub last_seq: u64,
 }
@@ -180,9 +209,17 @@ impl Changes {
         }
     }
 
-    /// Moves the rows of `tables` out into changes of their own.
+    /// Whether the row of `table` keyed `key` is created by an event of
+    /// these changes (and so is not stored yet).
+    pub fn creates(&self, table: &Table, key: &[Value]) -> bool {
+        let first_seq = i64::try_from(self.first_seq).unwrap_or(i64::MAX);
+        table.keyed_by_creating_seq && self.first_seq > 0 && matches!(key.first(), Some(Value::Int(seq)) if *seq >= first_seq)
+    }
+
+    /// Moves the rows of `tables` out into changes of their own; the events
+    /// folded in from now on start a new run.
     pub fn split_off(&mut self, tables: &[&Table]) -> Changes {
-        let mut moved = Changes { last_seq: self.last_seq, ..Changes::default() };
+        let mut moved = Changes { first_seq: std::mem::take(&mut self.first_seq), last_seq: self.last_seq, ..Changes::default() };
         for table in tables {
             if let Some(rows) = self.tables.remove(table.name) {
                 moved.tables.insert(table.name, rows);
@@ -198,6 +235,9 @@ impl Changes {
     /// Folds one event in.
     pub fn add_event(&mut self, record: &EventRecord, body: &EventBody) {
         let seq = i64::try_from(record.seq).expect("seq fits in i64");
+        if self.first_seq == 0 {
+            self.first_seq = record.seq;
+        }
         self.last_seq = record.seq;
         match body {
             EventBody::DonorRegistered(event) => {
