@@ -73,13 +73,22 @@ pub(crate) async fn read_head(connection: &mut AnyConnection) -> Result<Head, St
     Ok(Head { seq, hash, recorded_at: row.try_get("recorded_at")? })
 }
 
-/// Appends units of work. Keeps the decision state in memory between
-/// batches and reloads it whenever another writer moved the chain on.
+/// Appends units of work. Keeps the decision state and the head in memory
+/// between batches and reloads them whenever another writer took the chain
+/// lock in between.
 pub struct Appender {
     store: super::Store,
     keys: Arc<KeyRing>,
     projector: Arc<dyn Projector>,
-    state: Option<State>,
+    last: Option<LastCommit>,
+}
+
+/// What this appender's last committed batch left behind.
+struct LastCommit {
+    /// The chain lock's count when the batch took it.
+    appends: i64,
+    head: Head,
+    state: State,
 }
 
 /// Everything a batch has decided and not yet written.
@@ -92,7 +101,7 @@ struct Batch {
 
 impl Appender {
     pub fn new(store: super::Store, keys: Arc<KeyRing>, projector: Arc<dyn Projector>) -> Self {
-        Appender { store, keys, projector, state: None }
+        Appender { store, keys, projector, last: None }
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -105,7 +114,7 @@ impl Appender {
         let result = self.append_in_transaction(units).await;
         if result.is_err() {
             // The in-memory state may hold events that were never committed.
-            self.state = None;
+            self.last = None;
         }
         result
     }
@@ -114,14 +123,14 @@ impl Appender {
         let mut connection = self.store.pool().acquire().await?;
         let mut transaction = connection.begin().await?;
         // Queue behind any other writer, on this server or another.
-        super::lock_chain(&mut transaction).await?;
-        let head = read_head(&mut transaction).await?;
-        let state = match self.state.take() {
-            Some(state) if state.head_seq == head.seq => state,
+        let appends = super::lock_chain(&mut transaction).await?;
+        let (head, state) = match self.last.take() {
+            Some(last) if last.appends + 1 == appends => (last.head, last.state),
             _ => {
+                let head = read_head(&mut transaction).await?;
                 let mut state = self.projector.load_state(&mut transaction).await?;
                 state.head_seq = head.seq;
-                state
+                (head, state)
             }
         };
         let mut batch = Batch { state, head, events: Vec::new(), idempotency: Vec::new() };
@@ -135,7 +144,7 @@ impl Appender {
             insert_idempotency(&mut transaction, &batch.idempotency).await?;
         }
         transaction.commit().await.map_err(conflict_or_database)?;
-        self.state = Some(batch.state);
+        self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
         Ok(outcomes)
     }
 

@@ -29,6 +29,9 @@ pub const SQLITE_CACHE_KIB: u32 = 65_536;
 pub const POSTGRES_POOL_CONNECTIONS_MAX: u32 = 16;
 /// How long a request waits for a free connection.
 pub const ACQUIRE_TIMEOUT_MS: u64 = 10_000;
+/// A pooled connection idle this long is pinged before it is handed out;
+/// one in steady use is not (a ping is a round trip on every request).
+pub const PING_WHEN_IDLE_MS: u64 = 5_000;
 /// Events read per query when walking the chain.
 pub const READ_PAGE_EVENTS_MAX: i64 = 5_000;
 /// The default embedded database, in the working directory.
@@ -136,6 +139,15 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_millis(ACQUIRE_TIMEOUT_MS))
+            .test_before_acquire(false)
+            .before_acquire(|connection, metadata| {
+                Box::pin(async move {
+                    if metadata.idle_for >= Duration::from_millis(PING_WHEN_IDLE_MS) {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -313,9 +325,15 @@ async fn read_events_by_row(connection: &mut AnyConnection, after: Seq, limit: i
 
 /// Takes the chain lock inside the caller's transaction: no event can be
 /// appended until it ends.
-pub async fn lock_chain(connection: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("UPDATE chain_lock SET appends = appends + 1 WHERE id = 1").execute(&mut *connection).await?;
-    Ok(())
+///
+/// Returns how many transactions have taken the lock, this one included: a
+/// writer that finds the count one above its own last one knows that no
+/// other writer has appended since.
+pub async fn lock_chain(connection: &mut AnyConnection) -> Result<i64, StoreError> {
+    let appends = sqlx::query_scalar("UPDATE chain_lock SET appends = appends + 1 WHERE id = 1 RETURNING appends")
+        .fetch_one(&mut *connection)
+        .await?;
+    Ok(appends)
 }
 
 /// Makes the caller's fresh transaction see one snapshot throughout (SQLite
