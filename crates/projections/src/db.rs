@@ -36,42 +36,48 @@ pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Chan
     if backend == Backend::Postgres && parts.len() > 1 && fits_one_statement {
         // One round trip instead of one per table: a group commit of a few
         // requests is bound by round trips, not by the rows.
-        write_together(connection, &parts).await?;
+        write_together(connection, &parts).await
     } else {
         for part in &parts {
-            write_part(connection, part).await?;
+            write_part(connection, part, backend).await?;
         }
+        Ok(())
     }
-    if backend == Backend::Postgres {
-        if let Some(reach) = changes.rows(&REACH) {
-            upsert_reach_counting(connection, reach).await?;
-        }
-    }
-    Ok(())
+}
+
+/// How the rows of a part are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    /// New rows: inserted without looking for a stored one.
+    Insert,
+    /// Added to or replacing a stored row (`Merge`), inserted if none.
+    Upsert,
+    /// Reach counts (PostgreSQL): upserted, and the returnees reached per
+    /// scope changed by the same statement (`reach_clauses`).
+    UpsertCountingReach,
 }
 
 /// Rows of one table written by one kind of statement.
 struct Part<'c> {
     table: &'c Table,
-    /// New rows are inserted; others are added to or replace a stored row.
-    insert_only: bool,
+    write: Write,
     rows: Vec<(&'c Vec<Value>, &'c Vec<Value>)>,
 }
 
 /// The changes as statements to run: rows an event of the changes creates
-/// apart from the others. On PostgreSQL the reach counts are left out: they
-/// are written by `upsert_reach_counting`.
+/// apart from the others.
 fn parts_of(changes: &Changes, backend: Backend) -> Vec<Part<'_>> {
     let mut parts = Vec::new();
     for table in TABLES {
+        let Some(rows) = changes.rows(table) else { continue };
         if backend == Backend::Postgres && table.name == REACH.name {
+            parts.push(Part { table, write: Write::UpsertCountingReach, rows: rows.iter().collect() });
             continue;
         }
-        let Some(rows) = changes.rows(table) else { continue };
         let (created, stored): (Vec<_>, Vec<_>) = rows.iter().partition(|(key, _)| changes.creates(table, key));
-        for (insert_only, rows) in [(true, created), (false, stored)] {
+        for (write, rows) in [(Write::Insert, created), (Write::Upsert, stored)] {
             if !rows.is_empty() {
-                parts.push(Part { table, insert_only, rows });
+                parts.push(Part { table, write, rows });
             }
         }
     }
@@ -82,14 +88,18 @@ fn column_count(table: &Table) -> usize {
     table.keys.len() + table.values.len()
 }
 
-/// Every part as a data-modifying `WITH` clause of one statement
+/// Every part as data-modifying `WITH` clauses of one statement
 /// (PostgreSQL). No row is in two parts, so no row is changed twice.
 async fn write_together(connection: &mut AnyConnection, parts: &[Part<'_>]) -> Result<(), sqlx::Error> {
     let mut clauses = Vec::with_capacity(parts.len());
     let mut first_parameter = 1;
     for (index, part) in parts.iter().enumerate() {
-        let sql = write_sql(part.table, part.insert_only, Backend::Postgres, part.rows.len(), first_parameter);
-        clauses.push(format!("t{index} AS ({sql})"));
+        clauses.push(match part.write {
+            Write::UpsertCountingReach => reach_clauses(index, part.rows.len(), first_parameter),
+            write => {
+                format!("t{index} AS ({})", write_sql(part.table, write, Backend::Postgres, part.rows.len(), first_parameter))
+            }
+        });
         first_parameter += part.rows.len() * column_count(part.table);
     }
     let sql = format!("WITH {} SELECT 1", clauses.join(", "));
@@ -112,9 +122,9 @@ fn bind_rows<'q>(mut query: AnyQuery<'q>, rows: impl Iterator<Item = (&'q Vec<Va
     query
 }
 
-/// An `INSERT` of `row_count` rows; unless `insert_only`, a row that is
+/// An `INSERT` of `row_count` rows; for `Write::Upsert`, a row that is
 /// already stored is merged with it (`Merge`).
-fn write_sql(table: &Table, insert_only: bool, backend: Backend, row_count: usize, first_parameter: usize) -> String {
+fn write_sql(table: &Table, write: Write, backend: Backend, row_count: usize, first_parameter: usize) -> String {
     let columns: Vec<&str> = table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect();
     let mut sql = format!(
         "INSERT INTO {} ({}) VALUES {}",
@@ -122,7 +132,7 @@ fn write_sql(table: &Table, insert_only: bool, backend: Backend, row_count: usiz
         columns.join(", "),
         store::values_list_from(backend, row_count, columns.len(), first_parameter)
     );
-    if !insert_only {
+    if write != Write::Insert {
         let updates: Vec<String> = table
             .values
             .iter()
@@ -136,42 +146,45 @@ fn write_sql(table: &Table, insert_only: bool, backend: Backend, row_count: usiz
     sql
 }
 
-async fn write_part(connection: &mut AnyConnection, part: &Part<'_>) -> Result<(), sqlx::Error> {
+async fn write_part(connection: &mut AnyConnection, part: &Part<'_>, backend: Backend) -> Result<(), sqlx::Error> {
     let chunk_rows = (STATEMENT_PARAMETERS_MAX / column_count(part.table)).min(STATEMENT_ROWS_MAX);
     for chunk in part.rows.chunks(chunk_rows) {
-        let sql = write_sql(part.table, part.insert_only, store::backend_of(connection), chunk.len(), 1);
+        let sql = match part.write {
+            Write::UpsertCountingReach => format!("WITH {} SELECT 1", reach_clauses(0, chunk.len(), 1)),
+            write => write_sql(part.table, write, backend, chunk.len(), 1),
+        };
         bind_rows(sqlx::query(&sql), chunk.iter().copied()).execute(&mut *connection).await?;
     }
     Ok(())
 }
 
-/// PostgreSQL: adds to the reach counts and, in the same statement, to the
-/// number of returnees reached per scope, from each count before (the count
-/// after less the change) and after: what `Changes::add_reach_totals` does
-/// with counts read beforehand, without reading them.
-async fn upsert_reach_counting(connection: &mut AnyConnection, reach: &TableChanges) -> Result<(), sqlx::Error> {
-    let rows: Vec<(&Vec<Value>, &Vec<Value>)> = reach.iter().collect();
-    for chunk in rows.chunks(STATEMENT_ROWS_MAX) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|row| format!("(${}::text, ${}::text, ${}::bigint)", 3 * row + 1, 3 * row + 2, 3 * row + 3))
-            .collect();
-        let sql = format!(
-            "WITH changed (scope, beneficiary_ref, change) AS (VALUES {}), \
-             counted AS (INSERT INTO reach (scope, beneficiary_ref, disbursements) \
-                 SELECT scope, beneficiary_ref, change FROM changed \
-                 ON CONFLICT (scope, beneficiary_ref) DO UPDATE SET disbursements = reach.disbursements + excluded.disbursements \
-                 RETURNING scope, beneficiary_ref, disbursements), \
-             reached AS (SELECT counted.scope, \
-                 SUM(CAST(counted.disbursements > 0 AS INTEGER) - CAST(counted.disbursements - changed.change > 0 AS INTEGER)) AS change \
-                 FROM counted JOIN changed ON changed.scope = counted.scope AND changed.beneficiary_ref = counted.beneficiary_ref \
-                 GROUP BY counted.scope) \
-             INSERT INTO reach_totals (scope, beneficiaries) SELECT scope, change FROM reached WHERE change <> 0 \
-             ON CONFLICT (scope) DO UPDATE SET beneficiaries = reach_totals.beneficiaries + excluded.beneficiaries",
-            values.join(", ")
-        );
-        bind_rows(sqlx::query(&sql), chunk.iter().copied()).execute(&mut *connection).await?;
-    }
-    Ok(())
+/// `WITH` clauses (PostgreSQL) that add `row_count` changes to the reach
+/// counts and, from each count before (the count after less the change) and
+/// after, add to the returnees reached per scope: what
+/// `Changes::add_reach_totals` does with counts read beforehand, without
+/// reading them. `index` keeps the clause names apart from the others.
+fn reach_clauses(index: usize, row_count: usize, first_parameter: usize) -> String {
+    let values: Vec<String> = (0..row_count)
+        .map(|row| {
+            let first = first_parameter + 3 * row;
+            format!("(${first}::text, ${}::text, ${}::bigint)", first + 1, first + 2)
+        })
+        .collect();
+    format!(
+        "changed{index} (scope, beneficiary_ref, change) AS (VALUES {values}), \
+         counted{index} AS (INSERT INTO reach (scope, beneficiary_ref, disbursements) \
+             SELECT scope, beneficiary_ref, change FROM changed{index} \
+             ON CONFLICT (scope, beneficiary_ref) DO UPDATE SET disbursements = reach.disbursements + excluded.disbursements \
+             RETURNING scope, beneficiary_ref, disbursements), \
+         reached{index} AS (SELECT c.scope, \
+             SUM(CAST(c.disbursements > 0 AS INTEGER) - CAST(c.disbursements - d.change > 0 AS INTEGER)) AS change \
+             FROM counted{index} AS c JOIN changed{index} AS d ON d.scope = c.scope AND d.beneficiary_ref = c.beneficiary_ref \
+             GROUP BY c.scope), \
+         totals{index} AS (INSERT INTO reach_totals (scope, beneficiaries) SELECT scope, change FROM reached{index} \
+             WHERE change <> 0 \
+             ON CONFLICT (scope) DO UPDATE SET beneficiaries = reach_totals.beneficiaries + excluded.beneficiaries)",
+        values = values.join(", ")
+    )
 }
 
 /// The stored active-disbursement counts of every (scope, returnee) the
