@@ -12,7 +12,7 @@ use ledger_api::demo;
 use ledger_core::chain::EventRecord;
 use ledger_core::domain::{Command, EventBody, MoneyEntry, Seq};
 use ledger_core::keys::KeyRing;
-use ledger_core::store::{Appender, Store, UnitOutcome};
+use ledger_core::store::{Appender, Backend, Store, UnitOutcome};
 use projections::balances::{self, BalanceError, Disbursed, Figures};
 use projections::rebuild;
 use proptest::prelude::*;
@@ -440,6 +440,31 @@ async fn balances_after_the_demo_equal_the_sums_of_its_events(database: TestData
     assert_eq!(model.reversed.len(), 1);
 }
 on_both_backends!(balances_after_the_demo_equal_the_sums_of_its_events);
+
+/// The migration that keeps reach per returnee derives the counts from the
+/// assistance table; they equal the counts the appends kept, and the
+/// projections still equal a rebuild afterwards.
+async fn reach_derived_by_its_migration_equals_the_reach_kept_by_appends(database: TestDatabase) {
+    let (ledger, _) = demo_ledger(&database).await;
+    let active_reach = || async {
+        let sql = "SELECT beneficiary_ref, programme, country, disbursements FROM reach WHERE disbursements <> 0 \
+                   ORDER BY beneficiary_ref, programme, country";
+        let rows = sqlx::query(sql).fetch_all(ledger.store.pool()).await.unwrap();
+        rows.iter()
+            .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1), row.get::<String, _>(2), row.get::<i64, _>(3)))
+            .collect::<Vec<_>>()
+    };
+    let kept = active_reach().await;
+    assert!(kept.len() >= 10, "the demo assists returnees in several programmes and countries: {kept:?}");
+    let migration = match ledger.store.backend() {
+        Backend::Sqlite => include_str!("../migrations/sqlite/0003_reach_per_returnee.sql"),
+        Backend::Postgres => include_str!("../migrations/postgres/0004_reach_per_returnee.sql"),
+    };
+    sqlx::raw_sql(migration).execute(ledger.store.pool()).await.unwrap();
+    assert_eq!(active_reach().await, kept);
+    assert_projections_equal_a_rebuild(&ledger.store).await;
+}
+on_both_backends!(reach_derived_by_its_migration_equals_the_reach_kept_by_appends);
 
 /// The live projections equal a rebuild; a rebuild changes no figure; a
 /// tampered projection row is named by the check and repaired by a rebuild.

@@ -25,11 +25,9 @@ pub async fn write_changes(connection: &mut AnyConnection, mut changes: Changes)
 /// elsewhere).
 pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Changes) -> Result<(), sqlx::Error> {
     let backend = store::backend_of(connection);
-    if backend == Backend::Sqlite {
-        let before = read_reach(connection, changes).await?;
-        changes.add_reach_totals(&before);
-    }
-    let parts = parts_of(changes, backend);
+    let before = read_reach(connection, changes).await?;
+    changes.add_reach_totals(&before);
+    let parts = parts_of(changes);
     let parameters: usize = parts.iter().map(|part| part.rows.len() * column_count(part.table)).sum();
     let fits_one_statement =
         parameters <= STATEMENT_PARAMETERS_MAX && parts.iter().all(|part| part.rows.len() <= STATEMENT_ROWS_MAX);
@@ -52,9 +50,6 @@ enum Write {
     Insert,
     /// Added to or replacing a stored row (`Merge`), inserted if none.
     Upsert,
-    /// Reach counts (PostgreSQL): upserted, and the returnees reached per
-    /// scope changed by the same statement (`reach_clauses`).
-    UpsertCountingReach,
 }
 
 /// Rows of one table written by one kind of statement.
@@ -66,14 +61,10 @@ struct Part<'c> {
 
 /// The changes as statements to run: rows an event of the changes creates
 /// apart from the others.
-fn parts_of(changes: &Changes, backend: Backend) -> Vec<Part<'_>> {
+fn parts_of(changes: &Changes) -> Vec<Part<'_>> {
     let mut parts = Vec::new();
     for table in TABLES {
         let Some(rows) = changes.rows(table) else { continue };
-        if backend == Backend::Postgres && table.name == REACH.name {
-            parts.push(Part { table, write: Write::UpsertCountingReach, rows: rows.iter().collect() });
-            continue;
-        }
         let (created, stored): (Vec<_>, Vec<_>) = rows.iter().partition(|(key, _)| changes.creates(table, key));
         for (write, rows) in [(Write::Insert, created), (Write::Upsert, stored)] {
             if !rows.is_empty() {
@@ -88,18 +79,14 @@ fn column_count(table: &Table) -> usize {
     table.keys.len() + table.values.len()
 }
 
-/// Every part as data-modifying `WITH` clauses of one statement
+/// Every part as a data-modifying `WITH` clause of one statement
 /// (PostgreSQL). No row is in two parts, so no row is changed twice.
 async fn write_together(connection: &mut AnyConnection, parts: &[Part<'_>]) -> Result<(), sqlx::Error> {
     let mut clauses = Vec::with_capacity(parts.len());
     let mut first_parameter = 1;
     for (index, part) in parts.iter().enumerate() {
-        clauses.push(match part.write {
-            Write::UpsertCountingReach => reach_clauses(index, part.rows.len(), first_parameter),
-            write => {
-                format!("t{index} AS ({})", write_sql(part.table, write, Backend::Postgres, part.rows.len(), first_parameter))
-            }
-        });
+        let sql = write_sql(part.table, part.write, Backend::Postgres, part.rows.len(), first_parameter);
+        clauses.push(format!("t{index} AS ({sql})"));
         first_parameter += part.rows.len() * column_count(part.table);
     }
     let sql = format!("WITH {} SELECT 1", clauses.join(", "));
@@ -149,60 +136,41 @@ fn write_sql(table: &Table, write: Write, backend: Backend, row_count: usize, fi
 async fn write_part(connection: &mut AnyConnection, part: &Part<'_>, backend: Backend) -> Result<(), sqlx::Error> {
     let chunk_rows = (STATEMENT_PARAMETERS_MAX / column_count(part.table)).min(STATEMENT_ROWS_MAX);
     for chunk in part.rows.chunks(chunk_rows) {
-        let sql = match part.write {
-            Write::UpsertCountingReach => format!("WITH {} SELECT 1", reach_clauses(0, chunk.len(), 1)),
-            write => write_sql(part.table, write, backend, chunk.len(), 1),
-        };
+        let sql = write_sql(part.table, part.write, backend, chunk.len(), 1);
         bind_rows(sqlx::query(&sql), chunk.iter().copied()).execute(&mut *connection).await?;
     }
     Ok(())
 }
 
-/// `WITH` clauses (PostgreSQL) that add `row_count` changes to the reach
-/// counts and, from each count before (the count after less the change) and
-/// after, add to the returnees reached per scope: what
-/// `Changes::add_reach_totals` does with counts read beforehand, without
-/// reading them. `index` keeps the clause names apart from the others.
-fn reach_clauses(index: usize, row_count: usize, first_parameter: usize) -> String {
-    let values: Vec<String> = (0..row_count)
-        .map(|row| {
-            let first = first_parameter + 3 * row;
-            format!("(${first}::text, ${}::text, ${}::bigint)", first + 1, first + 2)
-        })
-        .collect();
-    format!(
-        "changed{index} (scope, beneficiary_ref, change) AS (VALUES {values}), \
-         counted{index} AS (INSERT INTO reach (scope, beneficiary_ref, disbursements) \
-             SELECT scope, beneficiary_ref, change FROM changed{index} \
-             ON CONFLICT (scope, beneficiary_ref) DO UPDATE SET disbursements = reach.disbursements + excluded.disbursements \
-             RETURNING scope, beneficiary_ref, disbursements), \
-         reached{index} AS (SELECT c.scope, \
-             SUM(CAST(c.disbursements > 0 AS INTEGER) - CAST(c.disbursements - d.change > 0 AS INTEGER)) AS change \
-             FROM counted{index} AS c JOIN changed{index} AS d ON d.scope = c.scope AND d.beneficiary_ref = c.beneficiary_ref \
-             GROUP BY c.scope), \
-         totals{index} AS (INSERT INTO reach_totals (scope, beneficiaries) SELECT scope, change FROM reached{index} \
-             WHERE change <> 0 \
-             ON CONFLICT (scope) DO UPDATE SET beneficiaries = reach_totals.beneficiaries + excluded.beneficiaries)",
-        values = values.join(", ")
-    )
-}
-
-/// The stored active-disbursement counts of every (scope, returnee) the
-/// changes touch (SQLite). The keys go as one JSON parameter, so the
-/// statement is the same whatever their number.
+/// Every stored reach row of each returnee the changes touch: what
+/// `Changes::add_reach_totals` needs. The returnees go as one JSON
+/// parameter, so the statement is the same whatever their number, and its
+/// plan is a key lookup per returnee.
 async fn read_reach(connection: &mut AnyConnection, changes: &Changes) -> Result<BTreeMap<Vec<Value>, i64>, sqlx::Error> {
     let mut before = BTreeMap::new();
     let Some(reach) = changes.rows(&REACH) else { return Ok(before) };
-    let keys: Vec<serde_json::Value> = reach
-        .keys()
-        .map(|key| serde_json::json!({ "scope": key[0].to_string(), "beneficiary_ref": key[1].to_string() }))
-        .collect();
-    let sql = "SELECT r.scope, r.beneficiary_ref, r.disbursements FROM json_each($1) AS k \
-               JOIN reach r ON r.scope = json_extract(k.value, '$.scope') \
-               AND r.beneficiary_ref = json_extract(k.value, '$.beneficiary_ref')";
-    let keys = serde_json::Value::Array(keys).to_string();
-    for row in sqlx::query(sql).bind(keys).fetch_all(&mut *connection).await? {
-        let key = vec![Value::Text(row.try_get("scope")?), Value::Text(row.try_get("beneficiary_ref")?)];
+    let returnees: BTreeSet<String> = reach.keys().map(|key| key[0].to_string()).collect();
+    let sql = match store::backend_of(connection) {
+        Backend::Sqlite => {
+            "SELECT r.beneficiary_ref, r.programme, r.country, r.disbursements \
+             FROM json_each($1) AS k JOIN reach r ON r.beneficiary_ref = k.value"
+        }
+        // OFFSET 0 keeps the subquery apart, so the plan stays a key lookup
+        // per returnee even when the planner thinks the table small.
+        Backend::Postgres => {
+            "SELECT r.beneficiary_ref, r.programme, r.country, r.disbursements \
+             FROM json_array_elements_text($1::json) AS k(beneficiary_ref) \
+             CROSS JOIN LATERAL (SELECT beneficiary_ref, programme, country, disbursements FROM reach \
+             WHERE reach.beneficiary_ref = k.beneficiary_ref OFFSET 0) AS r"
+        }
+    };
+    let returnees = serde_json::to_string(&returnees).expect("strings serialize");
+    for row in sqlx::query(sql).bind(returnees).fetch_all(&mut *connection).await? {
+        let key = vec![
+            Value::Text(row.try_get("beneficiary_ref")?),
+            Value::Text(row.try_get("programme")?),
+            Value::Text(row.try_get("country")?),
+        ];
         before.insert(key, row.try_get::<i64, _>("disbursements")?);
     }
     Ok(before)

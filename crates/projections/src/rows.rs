@@ -132,9 +132,12 @@ pub const ASSISTANCE: Table = Table {
     ],
     keyed_by_creating_seq: true,
 };
+/// Active (not reversed) disbursements per returnee, programme and
+/// country; the returnees reached per scope follow from them
+/// (`Changes::add_reach_totals`).
 pub const REACH: Table = Table {
     name: "reach",
-    keys: &["scope", "beneficiary_ref"],
+    keys: &["beneficiary_ref", "programme", "country"],
     values: &[("disbursements", Merge::Add)],
     keyed_by_creating_seq: false,
 };
@@ -192,20 +195,39 @@ impl Changes {
     }
 
     /// Adds the change in the number of returnees reached per scope, given
-    /// how many active disbursements each touched (scope, returnee) had before.
+    /// every stored reach row of each returnee the changes touch (`before`).
+    /// A returnee counts in a programme, a country and a programme's
+    /// country while any of their rows there has an active disbursement.
     pub fn add_reach_totals(&mut self, before: &BTreeMap<Vec<Value>, i64>) {
         let Some(reach) = self.tables.get(REACH.name) else { return };
-        let mut totals: BTreeMap<Vec<Value>, i64> = BTreeMap::new();
+        // Per returnee: (programme, country) -> (count before, count after).
+        let mut returnees: BTreeMap<&Value, BTreeMap<(&Value, &Value), (i64, i64)>> = BTreeMap::new();
+        for (key, count) in before {
+            returnees.entry(&key[0]).or_default().insert((&key[1], &key[2]), (*count, *count));
+        }
         for (key, values) in reach {
-            let old = before.get(key).copied().unwrap_or(0);
             let Value::Int(delta) = values[0] else { unreachable!("reach counts are integers") };
-            let change = i64::from(old + delta > 0) - i64::from(old > 0);
-            if change != 0 {
-                *totals.entry(vec![key[0].clone()]).or_default() += change;
+            returnees.entry(&key[0]).or_default().entry((&key[1], &key[2])).or_insert((0, 0)).1 += delta;
+        }
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        for places in returnees.values() {
+            let mut reached: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+            for ((programme, country), (old, new)) in places {
+                for scope in reach_scopes(programme, country) {
+                    let (was, is) = reached.entry(scope).or_default();
+                    *was |= *old > 0;
+                    *is |= *new > 0;
+                }
+            }
+            for (scope, (was, is)) in reached {
+                let change = i64::from(is) - i64::from(was);
+                if change != 0 {
+                    *totals.entry(scope).or_default() += change;
+                }
             }
         }
         for (scope, change) in totals {
-            self.merge(&REACH_TOTALS, scope, vec![Value::Int(change)]);
+            self.merge(&REACH_TOTALS, vec![Value::Text(scope)], vec![Value::Int(change)]);
         }
     }
 
@@ -383,15 +405,18 @@ impl Changes {
                 Value::Int(reversed),
             ],
         );
-        let scopes = [
-            format!("programme:{}", assisted.programme),
-            format!("country:{}", assisted.country),
-            format!("programme-country:{}:{}", assisted.programme, assisted.country),
-        ];
-        for scope in scopes {
-            self.merge(&REACH, vec![text(scope), text(assisted.beneficiary_ref)], vec![Value::Int(sign)]);
-        }
+        self.merge(
+            &REACH,
+            vec![text(assisted.beneficiary_ref), text(assisted.programme), text(assisted.country)],
+            vec![Value::Int(sign)],
+        );
     }
+}
+
+/// The scopes of `reach_totals` a returnee assisted in `programme` and
+/// `country` counts in.
+fn reach_scopes(programme: &Value, country: &Value) -> [String; 3] {
+    [format!("programme:{programme}"), format!("country:{country}"), format!("programme-country:{programme}:{country}")]
 }
 
 struct Assisted<'a> {
