@@ -200,8 +200,7 @@ impl Changes {
     /// country while any of their rows there has an active disbursement.
     pub fn add_reach_totals(&mut self, before: &BTreeMap<Vec<Value>, i64>) {
         let Some(reach) = self.tables.get(REACH.name) else { return };
-        // Per returnee: (programme, country) -> (count before, count after).
-        let mut returnees: BTreeMap<&Value, BTreeMap<(&Value, &Value), (i64, i64)>> = BTreeMap::new();
+        let mut returnees: BTreeMap<&Value, Places<'_>> = BTreeMap::new();
         for (key, count) in before {
             returnees.entry(&key[0]).or_default().insert((&key[1], &key[2]), (*count, *count));
         }
@@ -412,6 +411,9 @@ impl Changes {
         );
     }
 }
+
+/// A returnee's reach rows: (programme, country) -> (count before, count after).
+type Places<'v> = BTreeMap<(&'v Value, &'v Value), (i64, i64)>;
 
 /// The scopes of `reach_totals` a returnee assisted in `programme` and
 /// `country` counts in.
