@@ -5,6 +5,8 @@
 //!     LEDGER_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1/test cargo bench -p projections --bench ledger
 //!
 //! `LEDGER_BENCH_EVENTS` sets the size of the large ledger (default 1,000,000).
+//! `cargo bench -p projections --bench ledger -- postgres` runs only the
+//! backends named (`sqlite`, `postgres`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,16 +159,21 @@ async fn run(name: &str, url: &str, large_events: usize) {
 #[tokio::main]
 async fn main() {
     let large_events: usize = std::env::var("LEDGER_BENCH_EVENTS").ok().and_then(|text| text.parse().ok()).unwrap_or(1_000_000);
-    let directory = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
-    run("SQLite", &format!("sqlite://{}", directory.join("bench.db").display()), large_events).await;
-    std::fs::remove_dir_all(&directory).unwrap();
+    let named: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with('-')).collect();
+    let wanted = |backend: &str| named.is_empty() || named.iter().any(|name| name == backend);
+    if wanted("sqlite") {
+        let directory = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        run("SQLite", &format!("sqlite://{}", directory.join("bench.db").display()), large_events).await;
+        std::fs::remove_dir_all(&directory).unwrap();
+    }
     match std::env::var("LEDGER_BENCH_POSTGRES_URL") {
-        Ok(server_url) => {
+        Ok(server_url) if wanted("postgres") => {
             let (name, url) = ledger_test_support::create_postgres_database(&server_url, "ledger_bench").await.unwrap();
             run("PostgreSQL", &url, large_events).await;
             ledger_test_support::drop_postgres_database(&server_url, &name).await.unwrap();
         }
+        Ok(_) => {}
         Err(_) => println!("== PostgreSQL: skipped (set LEDGER_BENCH_POSTGRES_URL)"),
     }
 }
