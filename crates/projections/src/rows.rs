@@ -47,17 +47,12 @@ pub struct Table {
     pub name: &'static str,
     pub keys: &'static [&'static str],
     pub values: &'static [(&'static str, Merge)],
-    /// The first key column is the seq of the event that creates the row:
-    /// a row keyed by an event of the changes is new and is inserted
-    /// without looking for a stored one.
-    pub keyed_by_creating_seq: bool,
 }
 
 pub const DONORS: Table = Table {
     name: "donors",
     keys: &["code"],
     values: &[("name", Merge::Set), ("kind", Merge::Set), ("registered_seq", Merge::Set)],
-    keyed_by_creating_seq: false,
 };
 pub const PROGRAMMES: Table = Table {
     name: "programmes",
@@ -71,13 +66,11 @@ pub const PROGRAMMES: Table = Table {
         ("ends_on", Merge::Set),
         ("registered_seq", Merge::Set),
     ],
-    keyed_by_creating_seq: false,
 };
 pub const FUNDING: Table = Table {
     name: "funding",
     keys: &["programme", "donor"],
     values: &[("currency", Merge::Set), ("committed", Merge::Add), ("received", Merge::Add), ("allocated", Merge::Add)],
-    keyed_by_creating_seq: false,
 };
 pub const BUDGET_LINES: Table = Table {
     name: "budget_lines",
@@ -88,33 +81,21 @@ pub const BUDGET_LINES: Table = Table {
         ("disbursed_cash", Merge::Add),
         ("disbursed_in_kind", Merge::Add),
     ],
-    keyed_by_creating_seq: false,
 };
-pub const REVERSALS: Table =
-    Table { name: "reversals", keys: &["reversed_seq"], values: &[("reversal_seq", Merge::Set)], keyed_by_creating_seq: false };
+pub const REVERSALS: Table = Table { name: "reversals", keys: &["reversed_seq"], values: &[("reversal_seq", Merge::Set)] };
 pub const POSTINGS: Table = Table {
     name: "postings",
     keys: &["seq", "line"],
     values: &[("account", Merge::Set), ("currency", Merge::Set), ("amount", Merge::Set)],
-    keyed_by_creating_seq: true,
 };
-pub const ACCOUNT_BALANCES: Table = Table {
-    name: "account_balances",
-    keys: &["account", "currency"],
-    values: &[("balance", Merge::Add)],
-    keyed_by_creating_seq: false,
-};
-pub const LOCAL_PAID: Table = Table {
-    name: "local_paid",
-    keys: &["programme", "country", "currency"],
-    values: &[("amount", Merge::Add)],
-    keyed_by_creating_seq: false,
-};
+pub const ACCOUNT_BALANCES: Table =
+    Table { name: "account_balances", keys: &["account", "currency"], values: &[("balance", Merge::Add)] };
+pub const LOCAL_PAID: Table =
+    Table { name: "local_paid", keys: &["programme", "country", "currency"], values: &[("amount", Merge::Add)] };
 pub const DISBURSEMENT_SPLITS: Table = Table {
     name: "disbursement_splits",
     keys: &["programme", "donor", "country", "level", "dimension"],
     values: &[("currency", Merge::Set), ("amount", Merge::Add)],
-    keyed_by_creating_seq: false,
 };
 pub const ASSISTANCE: Table = Table {
     name: "assistance",
@@ -130,19 +111,13 @@ pub const ASSISTANCE: Table = Table {
         ("assisted_on", Merge::Set),
         ("reversed", Merge::Add),
     ],
-    keyed_by_creating_seq: true,
 };
 /// Active (not reversed) disbursements per returnee, programme and
 /// country; the returnees reached per scope follow from them
 /// (`Changes::add_reach_totals`).
-pub const REACH: Table = Table {
-    name: "reach",
-    keys: &["beneficiary_ref", "programme", "country"],
-    values: &[("disbursements", Merge::Add)],
-    keyed_by_creating_seq: false,
-};
-pub const REACH_TOTALS: Table =
-    Table { name: "reach_totals", keys: &["scope"], values: &[("beneficiaries", Merge::Add)], keyed_by_creating_seq: false };
+pub const REACH: Table =
+    Table { name: "reach", keys: &["beneficiary_ref", "programme", "country"], values: &[("disbursements", Merge::Add)] };
+pub const REACH_TOTALS: Table = Table { name: "reach_totals", keys: &["scope"], values: &[("beneficiaries", Merge::Add)] };
 
 /// Every projection table, in the order they are written and compared.
 pub const TABLES: [&Table; 12] = [
@@ -159,6 +134,11 @@ pub const TABLES: [&Table; 12] = [
     &REACH,
     &REACH_TOTALS,
 ];
+
+/// Tables whose first key column is the seq of the event that creates the
+/// row: a row keyed by an event of the changes is new and is inserted
+/// without looking for a stored one.
+pub const KEYED_BY_CREATING_SEQ: [&Table; 2] = [&POSTINGS, &ASSISTANCE];
 
 /// Changes to the rows of one table, keyed by primary key.
 pub type TableChanges = BTreeMap<Vec<Value>, Vec<Value>>;
@@ -234,7 +214,9 @@ impl Changes {
     /// these changes (and so is not stored yet).
     pub fn creates(&self, table: &Table, key: &[Value]) -> bool {
         let first_seq = i64::try_from(self.first_seq).unwrap_or(i64::MAX);
-        table.keyed_by_creating_seq && self.first_seq > 0 && matches!(key.first(), Some(Value::Int(seq)) if *seq >= first_seq)
+        KEYED_BY_CREATING_SEQ.iter().any(|keyed| keyed.name == table.name)
+            && self.first_seq > 0
+            && matches!(key.first(), Some(Value::Int(seq)) if *seq >= first_seq)
     }
 
     /// Moves the rows of `tables` out into changes of their own; the events

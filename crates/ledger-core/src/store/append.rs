@@ -111,19 +111,12 @@ impl Appender {
     /// Appends the units in one transaction, in order. A refused unit does
     /// not stop the others. A database error fails the whole batch.
     pub async fn append(&mut self, units: &[AppendUnit]) -> Result<Vec<UnitOutcome>, StoreError> {
-        let result = self.append_in_transaction(units).await;
-        if result.is_err() {
-            // The in-memory state may hold events that were never committed.
-            self.last = None;
-        }
-        result
-    }
-
-    async fn append_in_transaction(&mut self, units: &[AppendUnit]) -> Result<Vec<UnitOutcome>, StoreError> {
         let mut connection = self.store.pool().acquire().await?;
         let mut transaction = connection.begin().await?;
         // Queue behind any other writer, on this server or another.
         let appends = super::lock_chain(&mut transaction).await?;
+        // Taken, not borrowed: if anything below fails, nothing of this batch
+        // stays in memory and the next batch reloads from the database.
         let (head, state) = match self.last.take() {
             Some(last) if last.appends + 1 == appends => (last.head, last.state),
             _ => {
