@@ -184,6 +184,30 @@ async fn an_appender_sees_what_another_server_appended_meanwhile(database: TestD
 }
 on_both_backends!(an_appender_sees_what_another_server_appended_meanwhile);
 
+/// A refusal is never decided on a state another server has changed: after
+/// the second server adds budget, the first pays from it, although by what
+/// the first last saw the line was spent.
+async fn a_refusal_is_decided_on_the_current_state(database: TestDatabase) {
+    let first_server = database.open().await;
+    let second_server = database.open().await;
+    fund_one_line(&first_server).await;
+    let keys = test_keys();
+    let mut first = first_server.appender();
+    append_ok(&mut first, pay_cash(&keys, LINE, "MA-1", "1000.00", "EUR")).await;
+    let mut second = second_server.appender();
+    append_all(&mut second, vec![commit(LINE.0, LINE.1, "500.00"), allocate(LINE.0, LINE.1, LINE.2, "500.00")]).await;
+    let receipt = append_ok(&mut first, pay_cash(&keys, LINE, "MA-2", "300.00", "EUR")).await;
+    assert_eq!(receipt.seq, 8);
+    let outcome = append_one(&mut first, pay_cash(&keys, LINE, "MA-3", "300.00", "EUR")).await;
+    assert!(
+        matches!(&outcome, UnitOutcome::Refused { error: DomainError::OverSpending { available, .. }, .. } if *available == amount("200.00")),
+        "{outcome:?}"
+    );
+    assert_chain_valid(&first_server.store, &keys).await;
+    assert_projections_equal_a_rebuild(&second_server.store).await;
+}
+on_both_backends!(a_refusal_is_decided_on_the_current_state);
+
 /// Balances, the trial balance and the rebuild check read while a writer
 /// appends each see one moment of the chain: the figures match the seq they
 /// report, never lagging or leading it.

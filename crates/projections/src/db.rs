@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ledger_core::domain::state::ProgrammeInfo;
 use ledger_core::domain::{BudgetLine, BudgetLineKey, CountryCode, Currency, DonorCode, Funding, ProgrammeCode, State};
+use ledger_core::store::one_statement::{self, JsonInsert};
 use ledger_core::store::{self, Backend};
 use sqlx::{AnyConnection, Row};
 
-use crate::rows::{Changes, Merge, REACH, TABLES, Table, TableChanges, Value};
+use crate::rows::{Changes, KEYED_BY_CREATING_SEQ, Merge, REACH, TABLES, Table, TableChanges, Value};
 
-/// Bind parameters per statement, below SQLite's and PostgreSQL's limits.
+/// Bind parameters per statement, below SQLite's limit.
 pub const STATEMENT_PARAMETERS_MAX: usize = 30_000;
 /// Rows per multi-row statement.
 pub const STATEMENT_ROWS_MAX: usize = 500;
@@ -24,23 +25,41 @@ pub async fn write_changes(connection: &mut AnyConnection, mut changes: Changes)
 /// As `write_changes`, leaving the changes with the caller (to free them
 /// elsewhere).
 pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Changes) -> Result<(), sqlx::Error> {
-    let backend = store::backend_of(connection);
+    match store::backend_of(connection) {
+        // One round trip, whatever the rows: a group commit of a few
+        // requests is bound by round trips, not by the rows.
+        Backend::Postgres => {
+            let inserts = json_inserts(connection, changes).await?;
+            one_statement::write(connection, &inserts).await
+        }
+        Backend::Sqlite => {
+            let before = read_reach(connection, changes).await?;
+            changes.add_reach_totals(&before);
+            for part in &parts_of(changes) {
+                write_part(connection, part).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The changes as inserts for one PostgreSQL statement, one per part. The
+/// statement's text depends on which parts there are, not on their rows,
+/// so a steady kind of work (cash payments, say) reuses one parsed and
+/// planned statement. Reads the stored reach rows it depends on first.
+pub async fn json_inserts(connection: &mut AnyConnection, changes: &mut Changes) -> Result<Vec<JsonInsert>, sqlx::Error> {
     let before = read_reach(connection, changes).await?;
     changes.add_reach_totals(&before);
-    let parts = parts_of(changes);
-    let parameters: usize = parts.iter().map(|part| part.rows.len() * column_count(part.table)).sum();
-    let fits_one_statement =
-        parameters <= STATEMENT_PARAMETERS_MAX && parts.iter().all(|part| part.rows.len() <= STATEMENT_ROWS_MAX);
-    if backend == Backend::Postgres && parts.len() > 1 && fits_one_statement {
-        // One round trip instead of one per table: a group commit of a few
-        // requests is bound by round trips, not by the rows.
-        write_together(connection, &parts).await
-    } else {
-        for part in &parts {
-            write_part(connection, part, backend).await?;
-        }
-        Ok(())
-    }
+    let inserts = parts_of(changes)
+        .iter()
+        .map(|part| JsonInsert {
+            table: part.table.name,
+            columns: columns_of(part.table),
+            on_conflict: on_conflict(part.table, part.write),
+            rows: rows_json(part.table, &part.rows),
+        })
+        .collect();
+    Ok(inserts)
 }
 
 /// How the rows of a part are written.
@@ -63,35 +82,53 @@ struct Part<'c> {
 /// apart from the others.
 fn parts_of(changes: &Changes) -> Vec<Part<'_>> {
     let mut parts = Vec::new();
-    for table in TABLES {
+    for (table, write) in part_kinds() {
         let Some(rows) = changes.rows(table) else { continue };
-        let (created, stored): (Vec<_>, Vec<_>) = rows.iter().partition(|(key, _)| changes.creates(table, key));
-        for (write, rows) in [(Write::Insert, created), (Write::Upsert, stored)] {
-            if !rows.is_empty() {
-                parts.push(Part { table, write, rows });
-            }
+        let rows: Vec<_> = rows.iter().filter(|(key, _)| changes.creates(table, key) == (write == Write::Insert)).collect();
+        if !rows.is_empty() {
+            parts.push(Part { table, write, rows });
         }
     }
     parts
+}
+
+/// Every kind of part, in the order they are written: the tables in
+/// `TABLES` order, created rows before stored ones.
+fn part_kinds() -> impl Iterator<Item = (&'static Table, Write)> {
+    TABLES.into_iter().flat_map(|table| {
+        let inserts = KEYED_BY_CREATING_SEQ.iter().any(|keyed| keyed.name == table.name);
+        inserts.then_some((table, Write::Insert)).into_iter().chain([(table, Write::Upsert)])
+    })
 }
 
 fn column_count(table: &Table) -> usize {
     table.keys.len() + table.values.len()
 }
 
-/// Every part as a data-modifying `WITH` clause of one statement
-/// (PostgreSQL). No row is in two parts, so no row is changed twice.
-async fn write_together(connection: &mut AnyConnection, parts: &[Part<'_>]) -> Result<(), sqlx::Error> {
-    let mut clauses = Vec::with_capacity(parts.len());
-    let mut first_parameter = 1;
-    for (index, part) in parts.iter().enumerate() {
-        let sql = write_sql(part.table, part.write, Backend::Postgres, part.rows.len(), first_parameter);
-        clauses.push(format!("t{index} AS ({sql})"));
-        first_parameter += part.rows.len() * column_count(part.table);
+/// Rows as a JSON array of objects keyed by column name, the form
+/// `json_populate_recordset` reads.
+fn rows_json(table: &Table, rows: &[(&Vec<Value>, &Vec<Value>)]) -> String {
+    let columns = columns_of(table);
+    let mut json = Vec::with_capacity(rows.len() * 32 * columns.len());
+    json.push(b'[');
+    for (index, (key, values)) in rows.iter().enumerate() {
+        json.extend_from_slice(if index == 0 { b"{" } else { b",{" });
+        for (column, (name, value)) in columns.iter().zip(key.iter().chain(values.iter())).enumerate() {
+            if column > 0 {
+                json.push(b',');
+            }
+            json.push(b'"');
+            json.extend_from_slice(name.as_bytes());
+            json.extend_from_slice(b"\":");
+            match value {
+                Value::Int(number) => json.extend_from_slice(number.to_string().as_bytes()),
+                Value::Text(text) => serde_json::to_writer(&mut json, text).expect("a string serializes"),
+            }
+        }
+        json.push(b'}');
     }
-    let sql = format!("WITH {} SELECT 1", clauses.join(", "));
-    bind_rows(sqlx::query(&sql), parts.iter().flat_map(|part| part.rows.iter().copied())).execute(&mut *connection).await?;
-    Ok(())
+    json.push(b']');
+    String::from_utf8(json).expect("JSON is UTF-8")
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -109,34 +146,45 @@ fn bind_rows<'q>(mut query: AnyQuery<'q>, rows: impl Iterator<Item = (&'q Vec<Va
     query
 }
 
-/// An `INSERT` of `row_count` rows; for `Write::Upsert`, a row that is
-/// already stored is merged with it (`Merge`).
-fn write_sql(table: &Table, write: Write, backend: Backend, row_count: usize, first_parameter: usize) -> String {
-    let columns: Vec<&str> = table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect();
-    let mut sql = format!(
-        "INSERT INTO {} ({}) VALUES {}",
-        table.name,
-        columns.join(", "),
-        store::values_list_from(backend, row_count, columns.len(), first_parameter)
-    );
-    if write != Write::Insert {
-        let updates: Vec<String> = table
-            .values
-            .iter()
-            .map(|(name, merge)| match merge {
-                Merge::Add => format!("{name} = {}.{name} + excluded.{name}", table.name),
-                Merge::Set => format!("{name} = excluded.{name}"),
-            })
-            .collect();
-        sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", table.keys.join(", "), updates.join(", ")));
-    }
-    sql
+/// The key columns, then the value columns.
+fn columns_of(table: &Table) -> Vec<&'static str> {
+    table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect()
 }
 
-async fn write_part(connection: &mut AnyConnection, part: &Part<'_>, backend: Backend) -> Result<(), sqlx::Error> {
+/// An `INSERT` of `row_count` rows of `?` parameters (SQLite), with its
+/// conflict action.
+fn write_sql(table: &Table, write: Write, row_count: usize) -> String {
+    format!(
+        "INSERT INTO {} ({}) VALUES {}{}",
+        table.name,
+        columns_of(table).join(", "),
+        store::values_list(Backend::Sqlite, row_count, column_count(table)),
+        on_conflict(table, write)
+    )
+}
+
+/// For `Write::Upsert`, the clause that merges a row with the stored one
+/// (`Merge`); nothing for new rows.
+fn on_conflict(table: &Table, write: Write) -> String {
+    if write == Write::Insert {
+        return String::new();
+    }
+    let updates: Vec<String> = table
+        .values
+        .iter()
+        .map(|(name, merge)| match merge {
+            Merge::Add => format!("{name} = {}.{name} + excluded.{name}", table.name),
+            Merge::Set => format!("{name} = excluded.{name}"),
+        })
+        .collect();
+    format!(" ON CONFLICT ({}) DO UPDATE SET {}", table.keys.join(", "), updates.join(", "))
+}
+
+/// Writes a part in statements of at most `STATEMENT_ROWS_MAX` rows (SQLite).
+async fn write_part(connection: &mut AnyConnection, part: &Part<'_>) -> Result<(), sqlx::Error> {
     let chunk_rows = (STATEMENT_PARAMETERS_MAX / column_count(part.table)).min(STATEMENT_ROWS_MAX);
     for chunk in part.rows.chunks(chunk_rows) {
-        let sql = write_sql(part.table, part.write, backend, chunk.len(), 1);
+        let sql = write_sql(part.table, part.write, chunk.len());
         bind_rows(sqlx::query(&sql), chunk.iter().copied()).execute(&mut *connection).await?;
     }
     Ok(())

@@ -9,6 +9,7 @@ pub mod rows;
 
 use ledger_core::chain::EventRecord;
 use ledger_core::domain::{EventBody, State};
+use ledger_core::store::one_statement::JsonInsert;
 use ledger_core::store::{BoxFuture, Projector};
 use sqlx::AnyConnection;
 
@@ -28,12 +29,22 @@ impl Projector for LedgerProjector {
         connection: &'c mut AnyConnection,
         events: &'c [(EventRecord, EventBody)],
     ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            let mut changes = Changes::default();
-            for (record, body) in events {
-                changes.add_event(record, body);
-            }
-            db::write_changes(connection, changes).await
-        })
+        Box::pin(async move { db::write_changes(connection, changes_of(events)).await })
     }
+
+    fn inserts<'c>(
+        &'c self,
+        connection: &'c mut AnyConnection,
+        events: &'c [(EventRecord, EventBody)],
+    ) -> BoxFuture<'c, Result<Vec<JsonInsert>, sqlx::Error>> {
+        Box::pin(async move { db::json_inserts(connection, &mut changes_of(events)).await })
+    }
+}
+
+fn changes_of(events: &[(EventRecord, EventBody)]) -> Changes {
+    let mut changes = Changes::default();
+    for (record, body) in events {
+        changes.add_event(record, body);
+    }
+    changes
 }

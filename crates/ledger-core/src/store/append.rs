@@ -7,12 +7,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Connection, Row};
 use uuid::Uuid;
 
-use super::{Projector, StoreError, record_from_row, seq_to_i64};
+use super::one_statement::{self, JsonInsert, Lock};
+use super::{Backend, Projector, StoreError, record_from_row, seq_to_i64};
 use crate::chain::{EventRecord, GENESIS_PREV_HASH, HashedFields, event_hash};
 use crate::domain::{Command, DomainError, EventBody, ReversalTarget, Seq, State, decide};
 use crate::keys::KeyRing;
 
-/// Events written per INSERT statement.
+/// Events written per INSERT statement on SQLite (PostgreSQL takes them
+/// all in one parameter).
 pub const INSERT_ROWS_MAX: usize = 400;
 /// Commands one unit (one request) may carry.
 pub const UNIT_COMMANDS_MAX: usize = 1_000;
@@ -111,6 +113,57 @@ impl Appender {
     /// Appends the units in one transaction, in order. A refused unit does
     /// not stop the others. A database error fails the whole batch.
     pub async fn append(&mut self, units: &[AppendUnit]) -> Result<Vec<UnitOutcome>, StoreError> {
+        if self.store.backend() == Backend::Postgres {
+            if let Some(last) = self.last.take() {
+                if let Some(outcomes) = self.append_if_alone(units, last).await? {
+                    return Ok(outcomes);
+                }
+            }
+        }
+        self.append_under_lock(units).await
+    }
+
+    /// Decides on the state this appender's last batch left, then writes in
+    /// one statement that takes the chain lock only if no other writer took
+    /// it since (PostgreSQL): one round trip for BEGIN, lock, writes and
+    /// COMMIT. Every read before it (idempotency records, reversed events,
+    /// reach rows) is then known to have seen the chain as this appender
+    /// left it. `None`: another writer came in between and nothing was
+    /// written; the caller decides again under the lock.
+    async fn append_if_alone(&mut self, units: &[AppendUnit], last: LastCommit) -> Result<Option<Vec<UnitOutcome>>, StoreError> {
+        let mut connection = self.store.pool().acquire().await?;
+        let mut batch = Batch { state: last.state, head: last.head, events: Vec::new(), idempotency: Vec::new() };
+        let mut outcomes = Vec::with_capacity(units.len());
+        for unit in units {
+            outcomes.push(self.decide_unit(&mut connection, &mut batch, unit).await?);
+        }
+        if batch.events.is_empty() {
+            // Nothing to write: the answers stand if the state was current.
+            let appends: i64 =
+                sqlx::query_scalar("SELECT appends FROM chain_lock WHERE id = 1").fetch_one(&mut *connection).await?;
+            if appends != last.appends {
+                return Ok(None);
+            }
+            self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
+            return Ok(Some(outcomes));
+        }
+        let mut inserts = chain_inserts(&batch);
+        inserts.extend(self.projector.inserts(&mut connection, &batch.events).await?);
+        let sql = one_statement::statement(&inserts, Lock::IfCountIs);
+        let mut query = sqlx::query_scalar(&sql).bind(last.appends);
+        for insert in &inserts {
+            query = query.bind(insert.rows.as_str());
+        }
+        let written: Option<i64> = query.fetch_optional(&mut *connection).await.map_err(conflict_or_database)?;
+        let Some(appends) = written else { return Ok(None) };
+        self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
+        Ok(Some(outcomes))
+    }
+
+    /// Takes the chain lock in a transaction, reloads the head and state if
+    /// another writer appended since this appender's last batch, decides and
+    /// writes.
+    async fn append_under_lock(&mut self, units: &[AppendUnit]) -> Result<Vec<UnitOutcome>, StoreError> {
         let mut connection = self.store.pool().acquire().await?;
         let mut transaction = connection.begin().await?;
         // Queue behind any other writer, on this server or another.
@@ -132,9 +185,18 @@ impl Appender {
             outcomes.push(self.decide_unit(&mut transaction, &mut batch, unit).await?);
         }
         if !batch.events.is_empty() {
-            insert_events(&mut transaction, &batch.events).await?;
-            self.projector.apply(&mut transaction, &batch.events).await?;
-            insert_idempotency(&mut transaction, &batch.idempotency).await?;
+            match self.store.backend() {
+                Backend::Postgres => {
+                    let mut inserts = chain_inserts(&batch);
+                    inserts.extend(self.projector.inserts(&mut transaction, &batch.events).await?);
+                    one_statement::write(&mut transaction, &inserts).await.map_err(conflict_or_database)?;
+                }
+                Backend::Sqlite => {
+                    insert_events(&mut transaction, &batch.events).await?;
+                    self.projector.apply(&mut transaction, &batch.events).await?;
+                    insert_idempotency(&mut transaction, &batch.idempotency).await?;
+                }
+            }
         }
         transaction.commit().await.map_err(conflict_or_database)?;
         self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
@@ -284,45 +346,125 @@ async fn find_target(connection: &mut AnyConnection, batch: &Batch, seq: Seq) ->
 
 async fn insert_events(connection: &mut AnyConnection, events: &[(EventRecord, EventBody)]) -> Result<(), StoreError> {
     for chunk in events.chunks(INSERT_ROWS_MAX) {
-        let sql = format!(
-            "INSERT INTO events (seq, id, recorded_at, actor, event_type, version, payload, prev_hash, hash, key_id, tag) VALUES {}",
-            super::values_list(super::backend_of(connection), chunk.len(), 11)
-        );
+        let sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {}", super::values_list(Backend::Sqlite, chunk.len(), 11));
         let mut query = sqlx::query(&sql);
         for (record, _) in chunk {
+            let row = EventRow::of(record);
             query = query
-                .bind(seq_to_i64(record.seq))
-                .bind(record.id.to_string())
-                .bind(record.recorded_at.clone())
-                .bind(record.actor.clone())
-                .bind(record.event_type.clone())
-                .bind(i64::from(record.version))
-                .bind(record.payload.clone())
-                .bind(hex::encode(record.prev_hash))
-                .bind(hex::encode(record.hash))
-                .bind(record.key_id.clone())
-                .bind(hex::encode(record.tag));
+                .bind(row.seq)
+                .bind(row.id)
+                .bind(row.recorded_at)
+                .bind(row.actor)
+                .bind(row.event_type)
+                .bind(row.version)
+                .bind(row.payload)
+                .bind(row.prev_hash)
+                .bind(row.hash)
+                .bind(row.key_id)
+                .bind(row.tag);
         }
         query.execute(&mut *connection).await.map_err(conflict_or_database)?;
     }
     Ok(())
 }
 
+const EVENT_COLUMNS: &str = "seq, id, recorded_at, actor, event_type, version, payload, prev_hash, hash, key_id, tag";
+
+/// The batch's events and idempotency records as inserts for the append's
+/// one statement (PostgreSQL).
+fn chain_inserts(batch: &Batch) -> Vec<JsonInsert> {
+    let events: Vec<EventRow<'_>> = batch.events.iter().map(|(record, _)| EventRow::of(record)).collect();
+    let mut inserts = vec![JsonInsert {
+        table: "events",
+        columns: EVENT_COLUMNS.split(", ").collect(),
+        on_conflict: String::new(),
+        rows: serde_json::to_string(&events).expect("event rows serialize"),
+    }];
+    if !batch.idempotency.is_empty() {
+        let idempotency: Vec<IdempotencyRow<'_>> = batch.idempotency.iter().map(IdempotencyRow::of).collect();
+        inserts.push(JsonInsert {
+            table: "idempotency",
+            columns: IDEMPOTENCY_COLUMNS.split(", ").collect(),
+            on_conflict: String::new(),
+            rows: serde_json::to_string(&idempotency).expect("idempotency rows serialize"),
+        });
+    }
+    inserts
+}
+
+/// An event as its row in the events table.
+#[derive(Serialize)]
+struct EventRow<'r> {
+    seq: i64,
+    id: String,
+    recorded_at: &'r str,
+    actor: &'r str,
+    event_type: &'r str,
+    version: i64,
+    payload: &'r str,
+    prev_hash: String,
+    hash: String,
+    key_id: &'r str,
+    tag: String,
+}
+
+impl<'r> EventRow<'r> {
+    fn of(record: &'r EventRecord) -> Self {
+        EventRow {
+            seq: seq_to_i64(record.seq),
+            id: record.id.to_string(),
+            recorded_at: &record.recorded_at,
+            actor: &record.actor,
+            event_type: &record.event_type,
+            version: i64::from(record.version),
+            payload: &record.payload,
+            prev_hash: hex::encode(record.prev_hash),
+            hash: hex::encode(record.hash),
+            key_id: &record.key_id,
+            tag: hex::encode(record.tag),
+        }
+    }
+}
+
 async fn insert_idempotency(
     connection: &mut AnyConnection,
     records: &[(String, IdempotencyClaim, Vec<Receipt>)],
 ) -> Result<(), StoreError> {
-    for (actor, claim, receipts) in records {
-        let first_seq = receipts.first().map(|receipt| receipt.seq).unwrap_or_default();
-        sqlx::query("INSERT INTO idempotency (actor, key, request_hash, receipts, first_seq) VALUES ($1, $2, $3, $4, $5)")
-            .bind(actor.clone())
-            .bind(claim.key.clone())
-            .bind(claim.request_hash.clone())
-            .bind(serde_json::to_string(receipts).expect("receipts serialize"))
-            .bind(seq_to_i64(first_seq))
+    for record in records {
+        let row = IdempotencyRow::of(record);
+        sqlx::query(&format!("INSERT INTO idempotency ({IDEMPOTENCY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+            .bind(row.actor)
+            .bind(row.key)
+            .bind(row.request_hash)
+            .bind(row.receipts)
+            .bind(row.first_seq)
             .execute(&mut *connection)
             .await
             .map_err(conflict_or_database)?;
     }
     Ok(())
+}
+
+const IDEMPOTENCY_COLUMNS: &str = "actor, key, request_hash, receipts, first_seq";
+
+/// An answer to an Idempotency-Key as its row in the idempotency table.
+#[derive(Serialize)]
+struct IdempotencyRow<'r> {
+    actor: &'r str,
+    key: &'r str,
+    request_hash: &'r str,
+    receipts: String,
+    first_seq: i64,
+}
+
+impl<'r> IdempotencyRow<'r> {
+    fn of((actor, claim, receipts): &'r (String, IdempotencyClaim, Vec<Receipt>)) -> Self {
+        IdempotencyRow {
+            actor,
+            key: &claim.key,
+            request_hash: &claim.request_hash,
+            receipts: serde_json::to_string(receipts).expect("receipts serialize"),
+            first_seq: seq_to_i64(receipts.first().map(|receipt| receipt.seq).unwrap_or_default()),
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! driver: one global chain, appended by one writer at a time.
 
 mod append;
+pub mod one_statement;
 mod writer;
 
 use std::future::Future;
@@ -107,6 +108,15 @@ pub trait Projector: Send + Sync + 'static {
         connection: &'c mut AnyConnection,
         events: &'c [(EventRecord, EventBody)],
     ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+    /// As `apply`, the writes returned as inserts for the append's one
+    /// statement instead of run (PostgreSQL). Reads what they depend on
+    /// first, so the caller must know that no other writer appends between
+    /// this call and its statement.
+    fn inserts<'c>(
+        &'c self,
+        connection: &'c mut AnyConnection,
+        events: &'c [(EventRecord, EventBody)],
+    ) -> BoxFuture<'c, Result<Vec<one_statement::JsonInsert>, sqlx::Error>>;
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
