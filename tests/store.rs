@@ -494,3 +494,48 @@ async fn a_database_held_by_another_writer_is_busy_and_answers_503(database: Tes
     assert!(other.is_ok(), "a released database is not busy");
 }
 on_both_backends!(a_database_held_by_another_writer_is_busy_and_answers_503);
+
+/// A unit whose token was revoked is refused in the transaction that would
+/// append it, and the other units of its batch go on: whether the appender
+/// starts from the database or from its own last batch, and whether the
+/// revocation lands before the first append or between two.
+async fn a_revoked_token_appends_nothing_and_its_batch_goes_on(database: TestDatabase) {
+    let ledger = database.open().await;
+    let mut appender = ledger.appender();
+    standard_fixture(&mut appender).await;
+    let store = &ledger.store;
+    let valid = ledger_api::tokens::create(store, ledger_api::tokens::Role::FinanceOfficer, None, "valid").await.unwrap();
+    let doomed = ledger_api::tokens::create(store, ledger_api::tokens::Role::FinanceOfficer, None, "doomed").await.unwrap();
+    let keys = test_keys();
+    let line = (FIXTURE_EUR, FIXTURE_AMIF, "MA");
+    let with_token = |token: &str, case_id: &str| {
+        let mut unit = unit(vec![pay_cash(&keys, line, case_id, "1.00", "EUR")]);
+        unit.token_hash = Some(ledger_api::tokens::hash_token(token));
+        unit
+    };
+    let outcomes = appender.append(&[with_token(&valid, "MA-1"), with_token(&doomed, "MA-2")]).await.unwrap();
+    assert!(outcomes.iter().all(|outcome| matches!(outcome, UnitOutcome::Appended(_))), "{outcomes:?}");
+
+    ledger_api::tokens::revoke(store, "doomed").await.unwrap();
+    for (what, appender) in [("the appender that knows the head", &mut appender), ("a new appender", &mut ledger.appender())] {
+        let head = event_count(store).await;
+        let outcomes = appender
+            .append(&[with_token(&doomed, "MA-3"), with_token(&valid, "MA-4"), with_token(&doomed, "MA-5")])
+            .await
+            .unwrap();
+        assert!(matches!(outcomes[0], UnitOutcome::TokenRevoked), "{what}: {outcomes:?}");
+        assert!(
+            matches!(&outcomes[1], UnitOutcome::Appended(receipts) if receipts[0].seq == head as u64 + 1),
+            "{what}: {outcomes:?}"
+        );
+        assert!(matches!(outcomes[2], UnitOutcome::TokenRevoked), "{what}: {outcomes:?}");
+        assert_eq!(event_count(store).await, head + 1, "{what}: only the valid token's payment is appended");
+        // A batch of revoked units alone writes nothing either.
+        let outcomes = appender.append(&[with_token(&doomed, "MA-6")]).await.unwrap();
+        assert!(matches!(outcomes[0], UnitOutcome::TokenRevoked), "{what}: {outcomes:?}");
+        assert_eq!(event_count(store).await, head + 1, "{what}");
+    }
+    assert_chain_valid(store, &keys).await;
+    assert_projections_equal_a_rebuild(store).await;
+}
+on_both_backends!(a_revoked_token_appends_nothing_and_its_batch_goes_on);

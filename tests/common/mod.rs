@@ -340,12 +340,12 @@ pub fn reverse(seq: Seq) -> Command {
 // Appending.
 
 pub fn unit(commands: Vec<Command>) -> AppendUnit {
-    AppendUnit { actor: ACTOR.to_string(), commands, idempotency: None }
+    AppendUnit { actor: ACTOR.to_string(), commands, idempotency: None, token_hash: None }
 }
 
 pub fn unit_with_key(commands: Vec<Command>, key: &str, request_hash: &str) -> AppendUnit {
     let claim = IdempotencyClaim { key: key.to_string(), request_hash: request_hash.to_string() };
-    AppendUnit { actor: ACTOR.to_string(), commands, idempotency: Some(claim) }
+    AppendUnit { actor: ACTOR.to_string(), commands, idempotency: Some(claim), token_hash: None }
 }
 
 /// Appends one unit of one command and returns its outcome.

@@ -327,7 +327,7 @@ pub async fn load(ledger: &Ledger, actor: &str) -> Result<u64, DemoError> {
     let mut appender: Appender = ledger.appender();
     let units: Vec<AppendUnit> = commands
         .into_iter()
-        .map(|command| AppendUnit { actor: actor.to_string(), commands: vec![command], idempotency: None })
+        .map(|command| AppendUnit { actor: actor.to_string(), commands: vec![command], idempotency: None, token_hash: None })
         .collect();
     let outcomes = appender.append(&units).await?;
     for (index, outcome) in outcomes.iter().enumerate() {

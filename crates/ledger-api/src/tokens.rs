@@ -1,6 +1,8 @@
 //! Bearer tokens: shown once at creation, stored only as SHA-256 hashes.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use ledger_core::domain::DonorCode;
 use ledger_core::store::Store;
@@ -70,7 +72,8 @@ pub enum TokenError {
     Invalid(String),
 }
 
-fn hash_token(token: &str) -> String {
+/// The SHA-256 of a token, in hex: what the tokens table stores.
+pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -130,9 +133,12 @@ pub async fn revoke(store: &Store, name: &str) -> Result<(), TokenError> {
 
 /// The principal a bearer token stands for, if it is valid and not revoked.
 pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>, TokenError> {
-    let token_hash = hash_token(token);
+    authenticate_hash(store, &hash_token(token)).await
+}
+
+async fn authenticate_hash(store: &Store, token_hash: &str) -> Result<Option<Principal>, TokenError> {
     let row = sqlx::query("SELECT name, role, donor, token_hash FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-        .bind(&token_hash)
+        .bind(token_hash)
         .fetch_optional(store.pool())
         .await?;
     let Some(row) = row else { return Ok(None) };
@@ -145,4 +151,45 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal
     let donor: Option<String> = row.try_get("donor")?;
     let donor = donor.map(|code| DonorCode::parse(&code)).transpose().map_err(|error| TokenError::Invalid(error.to_string()))?;
     Ok(Some(Principal { name: row.try_get("name")?, role, donor }))
+}
+
+/// Tokens found valid, by hash, with the principal each stands for. A
+/// token's name, role and donor never change, only its revocation, so a
+/// write may take its principal from here and leave the revocation check to
+/// the append's own transaction (`AppendUnit::token_hash`).
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    principals: Mutex<HashMap<String, Principal>>,
+}
+
+/// Tokens a `TokenCache` holds before it starts again empty.
+pub const TOKEN_CACHE_ENTRIES_MAX: usize = 10_000;
+
+impl TokenCache {
+    /// The principal of a token: from memory when it was found valid
+    /// before, else from the database (and then remembered). Whether it is
+    /// still valid is for the caller to check where it matters.
+    pub async fn principal(&self, store: &Store, token_hash: &str) -> Result<Option<Principal>, TokenError> {
+        if let Some(principal) = self.lock().get(token_hash) {
+            return Ok(Some(principal.clone()));
+        }
+        let principal = authenticate_hash(store, token_hash).await?;
+        if let Some(principal) = &principal {
+            let mut principals = self.lock();
+            if principals.len() >= TOKEN_CACHE_ENTRIES_MAX {
+                principals.clear();
+            }
+            principals.insert(token_hash.to_string(), principal.clone());
+        }
+        Ok(principal)
+    }
+
+    /// Forgets a token found revoked.
+    pub fn forget(&self, token_hash: &str) {
+        self.lock().remove(token_hash);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Principal>> {
+        self.principals.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }

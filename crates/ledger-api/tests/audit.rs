@@ -105,7 +105,7 @@ async fn append_donor(ledger: &ledger_api::config::Ledger, code: &str) {
         name: format!("Donor {code}"),
         kind: "national_donor".to_string(),
     };
-    let unit = AppendUnit { actor: "admin@test".to_string(), commands: vec![command], idempotency: None };
+    let unit = AppendUnit { actor: "admin@test".to_string(), commands: vec![command], idempotency: None, token_hash: None };
     let outcomes = ledger.appender().append(&[unit]).await.unwrap();
     assert!(matches!(outcomes.as_slice(), [UnitOutcome::Appended(_)]), "{outcomes:?}");
 }

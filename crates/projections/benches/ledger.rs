@@ -34,7 +34,7 @@ fn keys() -> Arc<KeyRing> {
 }
 
 fn unit(command: Command) -> AppendUnit {
-    AppendUnit { actor: "bench".to_string(), commands: vec![command], idempotency: None }
+    AppendUnit { actor: "bench".to_string(), commands: vec![command], idempotency: None, token_hash: None }
 }
 
 fn setup_commands() -> Vec<Command> {

@@ -8,7 +8,8 @@ use super::AppState;
 use super::error::ApiError;
 use crate::tokens::{self, Principal, Role};
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a read: its token is checked against the
+/// database on every request, so a revocation applies at once.
 #[derive(Clone, Debug)]
 pub struct Caller(pub Principal);
 
@@ -16,12 +17,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header_value = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
-        let text = header_value.to_str().map_err(|_| ApiError::Unauthorized)?;
-        let token = text.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
-        if token.is_empty() || token.len() > 256 {
-            return Err(ApiError::Unauthorized);
-        }
+        let token = bearer_token(parts)?;
         let principal = tokens::authenticate(&state.ledger.store, token).await.map_err(ApiError::internal)?;
         principal.map(Caller).ok_or(ApiError::Unauthorized)
     }
@@ -30,12 +26,54 @@ impl FromRequestParts<AppState> for Caller {
 impl Caller {
     /// Refuses unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
-        if roles.contains(&self.0.role) {
-            Ok(&self.0)
-        } else {
-            let allowed: Vec<&str> = roles.iter().map(Role::as_str).collect();
-            Err(ApiError::Forbidden(format!("this needs a token with role {}", allowed.join(" or "))))
-        }
+        require(&self.0, roles)
+    }
+}
+
+/// The authenticated caller of a write. Its principal may come from the
+/// token cache; the writer checks that the token is still valid in the
+/// transaction that appends (`AppendUnit::token_hash`), so a revocation
+/// applies at once here too, without a database round trip per request.
+#[derive(Clone, Debug)]
+pub struct WriteCaller {
+    pub principal: Principal,
+    pub token_hash: String,
+}
+
+impl FromRequestParts<AppState> for WriteCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token_hash = tokens::hash_token(bearer_token(parts)?);
+        let principal = state.tokens.principal(&state.ledger.store, &token_hash).await.map_err(ApiError::internal)?;
+        let principal = principal.ok_or(ApiError::Unauthorized)?;
+        Ok(WriteCaller { principal, token_hash })
+    }
+}
+
+impl WriteCaller {
+    /// Refuses unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
+        require(&self.principal, roles)
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header_value = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+    let text = header_value.to_str().map_err(|_| ApiError::Unauthorized)?;
+    let token = text.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
+    if token.is_empty() || token.len() > 256 {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(token)
+}
+
+fn require<'p>(principal: &'p Principal, roles: &[Role]) -> Result<&'p Principal, ApiError> {
+    if roles.contains(&principal.role) {
+        Ok(principal)
+    } else {
+        let allowed: Vec<&str> = roles.iter().map(Role::as_str).collect();
+        Err(ApiError::Forbidden(format!("this needs a token with role {}", allowed.join(" or "))))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod reads;
 pub mod writes;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub writer: Writer,
     /// The Merkle tree over the chain, extended on each proof request.
     pub merkle: crate::audit::SharedMerkleCache,
+    /// Principals of tokens found valid, for writes (`auth::WriteCaller`).
+    pub tokens: Arc<crate::tokens::TokenCache>,
 }
 
 /// Every route of the API.
@@ -131,7 +134,7 @@ pub async fn serve_on(
     let (writer, writer_task) = Writer::spawn(ledger.appender());
     let merkle = crate::audit::shared_merkle_cache();
     let mut audit_tasks = spawn_audit_tasks(&ledger, &merkle, checkpoint_every);
-    let app = router(AppState { ledger, writer, merkle });
+    let app = router(AppState { ledger, writer, merkle, tokens: Arc::default() });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     audit_tasks.abort_all();
     // The router (and every Writer handle) is gone: the writer drains its queue and stops.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::WriteCaller;
 use super::error::ApiError;
 use crate::tokens::Role;
 
@@ -405,7 +405,7 @@ fn appended(receipt: Receipt) -> Appended {
 /// Appends the commands as one unit and answers as the brief says.
 async fn append(
     state: &AppState,
-    caller: &Caller,
+    caller: &WriteCaller,
     headers: &HeaderMap,
     path: &str,
     (commands, body): (Vec<BatchCommand>, serde_json::Value),
@@ -419,7 +419,8 @@ async fn append(
     }
     let idempotency = idempotency_claim(&state.ledger.keys, headers, path, &body)?;
     let commands = commands.into_iter().map(|command| command.into_command(&state.ledger.keys)).collect::<Result<Vec<_>, _>>()?;
-    let unit = AppendUnit { actor: caller.0.name.clone(), commands, idempotency };
+    let unit =
+        AppendUnit { actor: caller.principal.name.clone(), commands, idempotency, token_hash: Some(caller.token_hash.clone()) };
     let receipts = match state.writer.append(unit).await? {
         UnitOutcome::Appended(receipts) | UnitOutcome::Replayed(receipts) => receipts,
         UnitOutcome::IdempotencyConflict => {
@@ -436,6 +437,10 @@ async fn append(
             });
         }
         UnitOutcome::Refused { error, .. } => return Err(error.into()),
+        UnitOutcome::TokenRevoked => {
+            state.tokens.forget(&caller.token_hash);
+            return Err(ApiError::Unauthorized);
+        }
     };
     let mut receipts: Vec<Appended> = receipts.into_iter().map(appended).collect();
     if batch {
@@ -453,7 +458,7 @@ macro_rules! write_route {
                 (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem),
                 (status = 422, body = super::error::Problem)),
             security(("bearer" = [])))]
-        pub async fn $name(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+        pub async fn $name(State(state): State<AppState>, caller: WriteCaller, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
             let (request, value): ($request, serde_json::Value) = read_json(&headers, body).await?;
             append(&state, &caller, &headers, $path, (vec![BatchCommand::$variant(request)], value), false).await
         }
@@ -482,7 +487,12 @@ write_route!(reverse_entry, ReversalRequest, Reversal, "/v1/reversals", "Reverse
     responses((status = 201, body = BatchAppended), (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem),
         (status = 403, body = super::error::Problem), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)),
     security(("bearer" = [])))]
-pub async fn batch(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn batch(
+    State(state): State<AppState>,
+    caller: WriteCaller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let (request, value): (BatchRequest, serde_json::Value) = read_json(&headers, body).await?;
     append(&state, &caller, &headers, "/v1/batch", (request.commands, value), true).await
 }

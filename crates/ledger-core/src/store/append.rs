@@ -1,6 +1,7 @@
 //! The append path: many units of work in one transaction (group commit).
 //! Each unit is all or nothing; a refused unit leaves no trace.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,10 @@ pub struct AppendUnit {
     pub actor: String,
     pub commands: Vec<Command>,
     pub idempotency: Option<IdempotencyClaim>,
+    /// The SHA-256 (hex) of the bearer token the unit came with, if any. The
+    /// unit is appended only if that token is on record and not revoked when
+    /// its batch is written: the check is part of the append's transaction.
+    pub token_hash: Option<String>,
 }
 
 /// What a client is told about one appended event.
@@ -55,6 +60,9 @@ pub enum UnitOutcome {
         index: usize,
         error: DomainError,
     },
+    /// The unit's token was revoked (or is unknown) when its batch was
+    /// written; nothing of the unit was kept.
+    TokenRevoked,
 }
 
 pub(crate) struct Head {
@@ -125,11 +133,12 @@ impl Appender {
 
     /// Decides on the state this appender's last batch left, then writes in
     /// one statement that takes the chain lock only if no other writer took
-    /// it since (PostgreSQL): one round trip for BEGIN, lock, writes and
-    /// COMMIT. Every read before it (idempotency records, reversed events,
-    /// reach rows) is then known to have seen the chain as this appender
-    /// left it. `None`: another writer came in between and nothing was
-    /// written; the caller decides again under the lock.
+    /// it since and every unit's token is still valid (PostgreSQL): one
+    /// round trip for BEGIN, lock, writes and COMMIT. Every read before it
+    /// (idempotency records, reversed events, reach rows) is then known to
+    /// have seen the chain as this appender left it. `None`: another writer
+    /// came in between, or a token was revoked, and nothing was written; the
+    /// caller decides again under the lock.
     async fn append_if_alone(&mut self, units: &[AppendUnit], last: LastCommit) -> Result<Option<Vec<UnitOutcome>>, StoreError> {
         let mut connection = self.store.pool().acquire().await?;
         let mut batch = Batch { state: last.state, head: last.head, events: Vec::new(), idempotency: Vec::new() };
@@ -137,20 +146,22 @@ impl Appender {
         for unit in units {
             outcomes.push(self.decide_unit(&mut connection, &mut batch, unit).await?);
         }
+        let tokens = tokens_json(units.iter());
         if batch.events.is_empty() {
-            // Nothing to write: the answers stand if the state was current.
-            let appends: i64 =
-                sqlx::query_scalar("SELECT appends FROM chain_lock WHERE id = 1").fetch_one(&mut *connection).await?;
-            if appends != last.appends {
+            // Nothing to write: the answers stand if the state was current
+            // and every token still valid.
+            let sql = format!("SELECT appends FROM chain_lock WHERE id = 1 AND {}", one_statement::tokens_valid(1));
+            let appends: Option<i64> = sqlx::query_scalar(&sql).bind(&tokens).fetch_optional(&mut *connection).await?;
+            if appends != Some(last.appends) {
                 return Ok(None);
             }
-            self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
+            self.last = Some(LastCommit { appends: last.appends, head: batch.head, state: batch.state });
             return Ok(Some(outcomes));
         }
         let mut inserts = chain_inserts(&batch);
         inserts.extend(self.projector.inserts(&mut connection, &batch.events).await?);
         let sql = one_statement::statement(&inserts, Lock::IfCountIs);
-        let mut query = sqlx::query_scalar(&sql).bind(last.appends);
+        let mut query = sqlx::query_scalar(&sql).bind(last.appends).bind(&tokens);
         for insert in &inserts {
             query = query.bind(insert.rows.as_str());
         }
@@ -180,9 +191,14 @@ impl Appender {
             }
         };
         let mut batch = Batch { state, head, events: Vec::new(), idempotency: Vec::new() };
+        let valid_tokens = valid_tokens(&mut transaction, units).await?;
         let mut outcomes = Vec::with_capacity(units.len());
         for unit in units {
-            outcomes.push(self.decide_unit(&mut transaction, &mut batch, unit).await?);
+            let outcome = match &unit.token_hash {
+                Some(token_hash) if !valid_tokens.contains(token_hash) => UnitOutcome::TokenRevoked,
+                _ => self.decide_unit(&mut transaction, &mut batch, unit).await?,
+            };
+            outcomes.push(outcome);
         }
         if !batch.events.is_empty() {
             match self.store.backend() {
@@ -278,6 +294,30 @@ impl Appender {
         batch.head = Head { seq, hash, recorded_at };
         batch.events.push((record, body));
     }
+}
+
+/// The distinct tokens of `units` as a JSON array.
+fn tokens_json<'u>(units: impl Iterator<Item = &'u AppendUnit>) -> String {
+    let tokens: BTreeSet<&str> = units.filter_map(|unit| unit.token_hash.as_deref()).collect();
+    serde_json::to_string(&tokens).expect("strings serialize")
+}
+
+/// Which tokens of `units` are on record and not revoked.
+async fn valid_tokens(connection: &mut AnyConnection, units: &[AppendUnit]) -> Result<BTreeSet<String>, StoreError> {
+    if units.iter().all(|unit| unit.token_hash.is_none()) {
+        return Ok(BTreeSet::new());
+    }
+    let sql = match super::backend_of(connection) {
+        Backend::Sqlite => {
+            "SELECT token_hash FROM tokens WHERE revoked_at IS NULL AND token_hash IN (SELECT value FROM json_each($1))"
+        }
+        Backend::Postgres => {
+            "SELECT token_hash FROM tokens WHERE revoked_at IS NULL \
+             AND token_hash IN (SELECT json_array_elements_text($1::json))"
+        }
+    };
+    let valid: Vec<String> = sqlx::query_scalar(sql).bind(tokens_json(units.iter())).fetch_all(&mut *connection).await?;
+    Ok(valid.into_iter().collect())
 }
 
 fn receipt_of(record: &EventRecord) -> Receipt {

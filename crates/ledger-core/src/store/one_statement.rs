@@ -25,7 +25,8 @@ pub struct JsonInsert {
 pub(crate) enum Lock {
     /// The caller's transaction holds it already.
     Held,
-    /// The statement takes it, if its count is still the bound `$1`; else
+    /// The statement takes it if its count is still the bound `$1` and
+    /// every token of the JSON array `$2` is valid (`tokens_valid`); else
     /// the statement writes nothing and returns no row.
     IfCountIs,
 }
@@ -38,11 +39,12 @@ pub(crate) fn statement(inserts: &[JsonInsert], lock: Lock) -> String {
     let (first_parameter, guard) = match lock {
         Lock::Held => (1, ""),
         Lock::IfCountIs => {
-            clauses.push(
-                "locked AS (UPDATE chain_lock SET appends = appends + 1 WHERE id = 1 AND appends = $1 RETURNING appends)"
-                    .to_string(),
-            );
-            (2, " WHERE EXISTS (SELECT FROM locked)")
+            clauses.push(format!(
+                "locked AS (UPDATE chain_lock SET appends = appends + 1 WHERE id = 1 AND appends = $1 AND {} \
+                 RETURNING appends)",
+                tokens_valid(2)
+            ));
+            (3, " WHERE EXISTS (SELECT FROM locked)")
         }
     };
     for (index, insert) in inserts.iter().enumerate() {
@@ -60,6 +62,15 @@ pub(crate) fn statement(inserts: &[JsonInsert], lock: Lock) -> String {
         Lock::IfCountIs => "SELECT appends FROM locked",
     };
     format!("WITH {} {result}", clauses.join(", "))
+}
+
+/// A condition: every token hash of the JSON array parameter `$parameter`
+/// (without repeats) is on record and not revoked.
+pub(crate) fn tokens_valid(parameter: usize) -> String {
+    format!(
+        "(SELECT count(*) FROM tokens WHERE revoked_at IS NULL \
+         AND token_hash IN (SELECT json_array_elements_text(${parameter}::json))) = json_array_length(${parameter}::json)"
+    )
 }
 
 /// Writes `inserts` in one statement, inside the caller's transaction.
@@ -88,11 +99,12 @@ mod tests {
     fn a_guarded_statement_takes_the_lock_first_and_makes_every_insert_depend_on_it() {
         let sql = statement(&[insert("x", ""), insert("y", " ON CONFLICT (a) DO NOTHING")], Lock::IfCountIs);
         assert!(sql.starts_with("WITH locked AS (UPDATE chain_lock SET appends = appends + 1 WHERE id = 1 AND appends = $1"));
+        assert!(sql.contains(&format!("AND appends = $1 AND {} RETURNING appends)", tokens_valid(2))));
         assert!(sql.contains(
-            "w0 AS (INSERT INTO x (a, b) SELECT a, b FROM json_populate_recordset(NULL::x, $2::json) WHERE EXISTS (SELECT FROM locked))"
+            "w0 AS (INSERT INTO x (a, b) SELECT a, b FROM json_populate_recordset(NULL::x, $3::json) WHERE EXISTS (SELECT FROM locked))"
         ));
         assert!(sql.contains(
-            "json_populate_recordset(NULL::y, $3::json) WHERE EXISTS (SELECT FROM locked) ON CONFLICT (a) DO NOTHING)"
+            "json_populate_recordset(NULL::y, $4::json) WHERE EXISTS (SELECT FROM locked) ON CONFLICT (a) DO NOTHING)"
         ));
         assert!(sql.ends_with("SELECT appends FROM locked"));
     }
