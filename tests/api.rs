@@ -347,6 +347,39 @@ test_on_both_backends! {
     }
 }
 
+test_on_both_backends! {
+    /// The server remembers the principal of a token that wrote before; once
+    /// the token is revoked, every write with it is told 401, whatever else
+    /// would have refused it (a role, a malformed body, a money rule, an
+    /// Idempotency-Key seen before), and appends nothing.
+    async fn a_revoked_token_remembered_from_an_earlier_write_is_told_401(database: TestDatabase) {
+        let server = TestServer::start(&database).await;
+        small_programme(&server, "500.00").await;
+        let token = tokens_create(&server, ledger_api::tokens::Role::FinanceOfficer, "remembered").await;
+        let commitment = commitment_body(MOTUSE, AMIF, "10.00");
+        let body = commitment.to_string();
+        let created = server.post_with_key(&token, "/v1/commitments", "key-1", &body).await;
+        assert_eq!(created.status, 201, "the token writes before it is revoked: {}", created.body);
+        let head = server.head_seq().await;
+        ledger_api::tokens::revoke(&server.ledger.store, "remembered").await.expect("the token is revoked");
+
+        let donor = json!({"code": "EU-NEW", "name": "New donor", "kind": "eu_instrument"});
+        let overspend = cash_body((MOTUSE, AMIF, "MA"), "MA-9", "900.00", ("9000.00", "MAD"));
+        let attempts = [
+            ("an admin's route", server.post(&token, "/v1/donors", &donor).await),
+            ("a malformed body", server.post_text(&token, "/v1/commitments", "{\"programme\":").await),
+            ("an overspend", server.post(&token, "/v1/payments/cash", &overspend).await),
+            ("the Idempotency-Key of its earlier write", server.post_with_key(&token, "/v1/commitments", "key-1", &body).await),
+            ("a valid commitment", server.post(&token, "/v1/commitments", &commitment).await),
+            ("a valid batch", server.post(&token, "/v1/batch", &json!({"commands": [batch_command("commitment", &commitment)]})).await),
+        ];
+        for (what, answer) in &attempts {
+            server.assert_refused(answer, 401, head, what).await;
+        }
+        server.stop().await;
+    }
+}
+
 async fn tokens_create(server: &TestServer, role: ledger_api::tokens::Role, name: &str) -> String {
     ledger_api::tokens::create(&server.ledger.store, role, None, name).await.expect("the token is created")
 }

@@ -136,6 +136,11 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal
     authenticate_hash(store, &hash_token(token)).await
 }
 
+/// Whether the token with this hash is on record and not revoked.
+pub async fn is_valid(store: &Store, token_hash: &str) -> Result<bool, TokenError> {
+    Ok(authenticate_hash(store, token_hash).await?.is_some())
+}
+
 async fn authenticate_hash(store: &Store, token_hash: &str) -> Result<Option<Principal>, TokenError> {
     let row = sqlx::query("SELECT name, role, donor, token_hash FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL")
         .bind(token_hash)

@@ -3,6 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
@@ -55,6 +56,29 @@ impl WriteCaller {
     /// Refuses unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
         require(&self.principal, roles)
+    }
+
+    /// The answer to a write, except that a refusal made before the writer
+    /// saw it (a role, a malformed body, a money rule) becomes 401 if the
+    /// token has been revoked meanwhile: a revoked token is told only that.
+    pub async fn unless_revoked(&self, state: &AppState, answer: Result<Response, ApiError>) -> Result<Response, ApiError> {
+        let refusal = match answer {
+            Err(refusal @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => return Err(refusal),
+            Err(ApiError::Unauthorized) => {
+                state.tokens.forget(&self.token_hash);
+                return Err(ApiError::Unauthorized);
+            }
+            Err(refusal) => refusal,
+            Ok(response) => return Ok(response),
+        };
+        match tokens::is_valid(&state.ledger.store, &self.token_hash).await {
+            Ok(true) => Err(refusal),
+            Ok(false) => {
+                state.tokens.forget(&self.token_hash);
+                Err(ApiError::Unauthorized)
+            }
+            Err(error) => Err(ApiError::internal(error)),
+        }
     }
 }
 

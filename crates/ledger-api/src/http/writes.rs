@@ -437,10 +437,7 @@ async fn append(
             });
         }
         UnitOutcome::Refused { error, .. } => return Err(error.into()),
-        UnitOutcome::TokenRevoked => {
-            state.tokens.forget(&caller.token_hash);
-            return Err(ApiError::Unauthorized);
-        }
+        UnitOutcome::TokenRevoked => return Err(ApiError::Unauthorized),
     };
     let mut receipts: Vec<Appended> = receipts.into_iter().map(appended).collect();
     if batch {
@@ -459,8 +456,11 @@ macro_rules! write_route {
                 (status = 422, body = super::error::Problem)),
             security(("bearer" = [])))]
         pub async fn $name(State(state): State<AppState>, caller: WriteCaller, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-            let (request, value): ($request, serde_json::Value) = read_json(&headers, body).await?;
-            append(&state, &caller, &headers, $path, (vec![BatchCommand::$variant(request)], value), false).await
+            let answer = async {
+                let (request, value): ($request, serde_json::Value) = read_json(&headers, body).await?;
+                append(&state, &caller, &headers, $path, (vec![BatchCommand::$variant(request)], value), false).await
+            };
+            caller.unless_revoked(&state, answer.await).await
         }
     };
 }
@@ -493,6 +493,9 @@ pub async fn batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (request, value): (BatchRequest, serde_json::Value) = read_json(&headers, body).await?;
-    append(&state, &caller, &headers, "/v1/batch", (request.commands, value), true).await
+    let answer = async {
+        let (request, value): (BatchRequest, serde_json::Value) = read_json(&headers, body).await?;
+        append(&state, &caller, &headers, "/v1/batch", (request.commands, value), true).await
+    };
+    caller.unless_revoked(&state, answer.await).await
 }
