@@ -158,7 +158,7 @@ fn write_sql(table: &Table, write: Write, row_count: usize) -> String {
         "INSERT INTO {} ({}) VALUES {}{}",
         table.name,
         columns_of(table).join(", "),
-        store::values_list(Backend::Sqlite, row_count, column_count(table)),
+        store::values_list(row_count, column_count(table)),
         on_conflict(table, write)
     )
 }

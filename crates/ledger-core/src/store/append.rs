@@ -386,7 +386,7 @@ async fn find_target(connection: &mut AnyConnection, batch: &Batch, seq: Seq) ->
 
 async fn insert_events(connection: &mut AnyConnection, events: &[(EventRecord, EventBody)]) -> Result<(), StoreError> {
     for chunk in events.chunks(INSERT_ROWS_MAX) {
-        let sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {}", super::values_list(Backend::Sqlite, chunk.len(), 11));
+        let sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {}", super::values_list(chunk.len(), 11));
         let mut query = sqlx::query(&sql);
         for (record, _) in chunk {
             let row = EventRow::of(record);

@@ -360,34 +360,12 @@ pub fn backend_of(connection: &AnyConnection) -> Backend {
     if connection.backend_name().eq_ignore_ascii_case("postgresql") { Backend::Postgres } else { Backend::Sqlite }
 }
 
-/// `(p1, p2), (p3, p4)`: the placeholders of a multi-row statement. SQLite
-/// gets anonymous `?` (looking up numbered ones costs time per parameter),
-/// PostgreSQL numbered `$n`.
-pub fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
-    values_list_from(backend, rows, columns, 1)
-}
-
-/// As `values_list`, the PostgreSQL parameters numbered from `first` (for a
-/// statement that binds others before these).
-pub fn values_list_from(backend: Backend, rows: usize, columns: usize, first: usize) -> String {
-    let mut list = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        list.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..columns {
-            if column > 0 {
-                list.push_str(", ");
-            }
-            match backend {
-                Backend::Sqlite => list.push('?'),
-                Backend::Postgres => {
-                    list.push('$');
-                    list.push_str(&(first + row * columns + column).to_string());
-                }
-            }
-        }
-        list.push(')');
-    }
-    list
+/// `(?, ?), (?, ?)`: the placeholders of a multi-row statement on SQLite
+/// (anonymous: looking up numbered ones costs time per parameter).
+/// PostgreSQL takes multi-row writes as JSON (`one_statement`).
+pub fn values_list(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
 }
 
 pub(crate) fn seq_to_i64(seq: Seq) -> i64 {
@@ -421,4 +399,15 @@ pub(crate) fn record_from_row(row: &sqlx::any::AnyRow) -> Result<EventRecord, St
         key_id: row.try_get("key_id")?,
         tag: hex_field(seq, "tag", &row.try_get::<String, _>("tag")?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_values_list_has_a_placeholder_per_column_of_every_row() {
+        assert_eq!(values_list(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(values_list(1, 1), "(?)");
+    }
 }
