@@ -9,7 +9,7 @@ use ledger_core::store::one_statement::{self, JsonInsert};
 use ledger_core::store::{self, Backend};
 use sqlx::{AnyConnection, Row};
 
-use crate::rows::{Changes, KEYED_BY_CREATING_SEQ, Merge, REACH, TABLES, Table, TableChanges, Value};
+use crate::rows::{Changes, Merge, REACH, TABLES, Table, TableChanges, Value};
 
 /// Bind parameters per statement, below SQLite's limit.
 pub const STATEMENT_PARAMETERS_MAX: usize = 30_000;
@@ -96,8 +96,7 @@ fn parts_of(changes: &Changes) -> Vec<Part<'_>> {
 /// `TABLES` order, created rows before stored ones.
 fn part_kinds() -> impl Iterator<Item = (&'static Table, Write)> {
     TABLES.into_iter().flat_map(|table| {
-        let inserts = KEYED_BY_CREATING_SEQ.iter().any(|keyed| keyed.name == table.name);
-        inserts.then_some((table, Write::Insert)).into_iter().chain([(table, Write::Upsert)])
+        table.is_keyed_by_creating_seq().then_some((table, Write::Insert)).into_iter().chain([(table, Write::Upsert)])
     })
 }
 
@@ -226,7 +225,7 @@ async fn read_reach(connection: &mut AnyConnection, changes: &Changes) -> Result
 
 /// Reads a whole projection table, for comparison with a rebuild.
 pub async fn read_table(connection: &mut AnyConnection, table: &Table) -> Result<TableChanges, sqlx::Error> {
-    let columns: Vec<&str> = table.keys.iter().copied().chain(table.values.iter().map(|(name, _)| *name)).collect();
+    let columns = columns_of(table);
     let sql = format!("SELECT {} FROM {}", columns.join(", "), table.name);
     let mut rows = TableChanges::new();
     for row in sqlx::query(&sql).fetch_all(&mut *connection).await? {

@@ -140,6 +140,13 @@ pub const TABLES: [&Table; 12] = [
 /// without looking for a stored one.
 pub const KEYED_BY_CREATING_SEQ: [&Table; 2] = [&POSTINGS, &ASSISTANCE];
 
+impl Table {
+    /// Whether this table is one of `KEYED_BY_CREATING_SEQ`.
+    pub fn is_keyed_by_creating_seq(&self) -> bool {
+        KEYED_BY_CREATING_SEQ.iter().any(|keyed| keyed.name == self.name)
+    }
+}
+
 /// Changes to the rows of one table, keyed by primary key.
 pub type TableChanges = BTreeMap<Vec<Value>, Vec<Value>>;
 
@@ -214,7 +221,7 @@ impl Changes {
     /// these changes (and so is not stored yet).
     pub fn creates(&self, table: &Table, key: &[Value]) -> bool {
         let first_seq = i64::try_from(self.first_seq).unwrap_or(i64::MAX);
-        KEYED_BY_CREATING_SEQ.iter().any(|keyed| keyed.name == table.name)
+        table.is_keyed_by_creating_seq()
             && self.first_seq > 0
             && matches!(key.first(), Some(Value::Int(seq)) if *seq >= first_seq)
     }
