@@ -69,8 +69,7 @@ async fn main() -> anyhow::Result<()> {
     println!("load bench: {CLIENT_TASKS} client tasks, runs bounded by {RUN_DURATION_MS} ms");
     println!("load average before: {}", load_average());
     let mut all_figures = Vec::new();
-    let named: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with('-')).collect();
-    let wanted = |backend: &str| named.is_empty() || named.iter().any(|name| name == backend);
+    let wanted = ledger_test_support::bench_backend_wanted;
 
     if wanted("sqlite") {
         all_figures.push(("sqlite", bench_sqlite().await?));

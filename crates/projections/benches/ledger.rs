@@ -159,8 +159,7 @@ async fn run(name: &str, url: &str, large_events: usize) {
 #[tokio::main]
 async fn main() {
     let large_events: usize = std::env::var("LEDGER_BENCH_EVENTS").ok().and_then(|text| text.parse().ok()).unwrap_or(1_000_000);
-    let named: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with('-')).collect();
-    let wanted = |backend: &str| named.is_empty() || named.iter().any(|name| name == backend);
+    let wanted = ledger_test_support::bench_backend_wanted;
     if wanted("sqlite") {
         let directory = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
         std::fs::create_dir_all(&directory).unwrap();

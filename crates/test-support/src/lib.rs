@@ -91,6 +91,13 @@ pub fn with_database_name(server_url: &str, name: &str) -> String {
     }
 }
 
+/// Whether a bench was asked to run `backend` (`sqlite`, `postgres`): the
+/// backends named as its arguments, or every one when none is named.
+pub fn bench_backend_wanted(backend: &str) -> bool {
+    let named: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with('-')).collect();
+    named.is_empty() || named.iter().any(|name| name == backend)
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database_name;
