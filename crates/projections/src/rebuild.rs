@@ -9,13 +9,13 @@ use ledger_core::store::{self, Store, StoreError};
 use sqlx::{AnyConnection, Connection};
 
 use crate::db;
-use crate::rows::{ASSISTANCE, Changes, Merge, POSTINGS, REVERSALS, TABLES, Table, TableChanges, Value};
+use crate::rows::{ASSISTANCE, Changes, JOURNAL, Merge, POSTINGS, REVERSALS, TABLES, Table, TableChanges, Value, posting_lines};
 
 /// Events folded before the rows they add one by one are written (bounds memory).
 pub const REBUILD_CHUNK_EVENTS_MAX: usize = 20_000;
 /// Tables with a row per event (or per reversal): written chunk by chunk
 /// during a rebuild.
-const PER_EVENT_TABLES: [&Table; 3] = [&POSTINGS, &ASSISTANCE, &REVERSALS];
+const PER_EVENT_TABLES: [&Table; 3] = [&JOURNAL, &ASSISTANCE, &REVERSALS];
 /// Events read per query.
 pub const REBUILD_PAGE_EVENTS_MAX: i64 = 10_000;
 
@@ -183,7 +183,8 @@ pub struct CheckReport {
 }
 
 /// Rebuilds in memory from one snapshot and compares with the live tables.
-/// Postings are compared page by page; every other table whole.
+/// The journal is compared line by line, through the `postings` view, page
+/// by page; every other table whole.
 pub async fn check(store: &Store, mut progress: impl FnMut(Seq)) -> Result<CheckReport, RebuildError> {
     let mut connection = store.pool().acquire().await?;
     let mut transaction = connection.begin().await?;
@@ -199,18 +200,19 @@ pub async fn check(store: &Store, mut progress: impl FnMut(Seq)) -> Result<Check
             changes.add_event(record, body);
             page_changes.add_event(record, body);
         }
-        let rebuilt = page_changes.tables.remove(POSTINGS.name).unwrap_or_default();
+        let journal = page_changes.tables.remove(JOURNAL.name).unwrap_or_default();
+        let rebuilt = posting_lines(&journal).map_err(|error| RebuildError::Fold(error.to_string()))?;
         let live = read_postings(&mut transaction, first_seq, last_seq).await?;
         if let Some(difference) = first_difference(&POSTINGS, &live, &rebuilt) {
             return Ok(CheckReport { events: verifier.head().0, difference: Some(difference) });
         }
-        changes.tables.remove(POSTINGS.name);
+        changes.tables.remove(JOURNAL.name);
         progress(last_seq);
     }
     let events = verifier.head().0;
     // Reach totals of a rebuild start from nothing.
     changes.add_reach_totals(&BTreeMap::new());
-    for table in TABLES.iter().filter(|table| table.name != POSTINGS.name) {
+    for table in TABLES.iter().filter(|table| table.name != JOURNAL.name) {
         let live = db::read_table(&mut transaction, table).await?;
         let rebuilt = changes.rows(table).cloned().unwrap_or_default();
         if let Some(difference) = first_difference(table, &live, &rebuilt) {

@@ -8,7 +8,7 @@ use std::collections::btree_map::Entry;
 
 use ledger_core::chain::EventRecord;
 use ledger_core::domain::events::{CashReinsertionPaid, InKindGrantDelivered};
-use ledger_core::domain::postings::postings;
+use ledger_core::domain::postings::{Posting, postings};
 use ledger_core::domain::types::to_minor_units;
 use ledger_core::domain::{EventBody, MoneyEntry};
 
@@ -83,6 +83,11 @@ pub const BUDGET_LINES: Table = Table {
     ],
 };
 pub const REVERSALS: Table = Table { name: "reversals", keys: &["reversed_seq"], values: &[("reversal_seq", Merge::Set)] };
+/// The postings of each event, as one row: a JSON array of
+/// `[account, currency, amount]` arrays in line order (`journal_postings`).
+pub const JOURNAL: Table = Table { name: "journal", keys: &["seq"], values: &[("postings", Merge::Set)] };
+/// The journal line by line, as the `postings` view shows it; compared by
+/// `rebuild::check`, never written.
 pub const POSTINGS: Table = Table {
     name: "postings",
     keys: &["seq", "line"],
@@ -126,7 +131,7 @@ pub const TABLES: [&Table; 12] = [
     &FUNDING,
     &BUDGET_LINES,
     &REVERSALS,
-    &POSTINGS,
+    &JOURNAL,
     &ACCOUNT_BALANCES,
     &LOCAL_PAID,
     &DISBURSEMENT_SPLITS,
@@ -138,7 +143,7 @@ pub const TABLES: [&Table; 12] = [
 /// Tables whose first key column is the seq of the event that creates the
 /// row: a row keyed by an event of the changes is new and is inserted
 /// without looking for a stored one.
-pub const KEYED_BY_CREATING_SEQ: [&Table; 2] = [&POSTINGS, &ASSISTANCE];
+pub const KEYED_BY_CREATING_SEQ: [&Table; 2] = [&JOURNAL, &ASSISTANCE];
 
 impl Table {
     /// Whether this table is one of `KEYED_BY_CREATING_SEQ`.
@@ -276,15 +281,16 @@ impl Changes {
                 self.add_money(reversed_seq, &event.reversed, -1);
             }
         }
-        for (line, posting) in postings(body).into_iter().enumerate() {
-            let line = i64::try_from(line).expect("few postings per event");
-            let currency = text(posting.currency);
+        let postings = postings(body);
+        if !postings.is_empty() {
+            self.merge(&JOURNAL, vec![Value::Int(seq)], vec![Value::Text(journal_postings(&postings))]);
+        }
+        for posting in postings {
             self.merge(
-                &POSTINGS,
-                vec![Value::Int(seq), Value::Int(line)],
-                vec![text(&posting.account), currency.clone(), Value::Int(posting.amount)],
+                &ACCOUNT_BALANCES,
+                vec![Value::Text(posting.account), text(posting.currency)],
+                vec![Value::Int(posting.amount)],
             );
-            self.merge(&ACCOUNT_BALANCES, vec![text(&posting.account), currency], vec![Value::Int(posting.amount)]);
         }
     }
 
@@ -399,6 +405,31 @@ impl Changes {
             vec![Value::Int(sign)],
         );
     }
+}
+
+/// An event's postings as its journal row holds them: a JSON array of
+/// `[account, currency, amount]` arrays in line order.
+pub fn journal_postings(postings: &[Posting]) -> String {
+    let lines: Vec<(&str, &str, i64)> =
+        postings.iter().map(|posting| (posting.account.as_str(), posting.currency.code(), posting.amount)).collect();
+    serde_json::to_string(&lines).expect("postings serialize")
+}
+
+/// The journal rows of `journal` line by line, as the `postings` view
+/// shows them.
+pub fn posting_lines(journal: &TableChanges) -> Result<TableChanges, serde_json::Error> {
+    let mut lines = TableChanges::new();
+    for (key, values) in journal {
+        let postings: Vec<(String, String, i64)> = serde_json::from_str(&values[0].to_string())?;
+        for (line, (account, currency, amount)) in postings.into_iter().enumerate() {
+            let line = i64::try_from(line).expect("few postings per event");
+            lines.insert(
+                vec![key[0].clone(), Value::Int(line)],
+                vec![Value::Text(account), Value::Text(currency), Value::Int(amount)],
+            );
+        }
+    }
+    Ok(lines)
 }
 
 /// A returnee's reach rows: (programme, country) -> (count before, count after).
