@@ -7,7 +7,12 @@
 //! `LEDGER_BENCH_POSTGRES_URL=postgres://user@host:port/db` set it also runs
 //! on a fresh database created on that server (and dropped afterwards).
 //! Not a test: it asserts only that every request succeeded and the chain
-//! verifies. `cargo bench -p ledger-api --bench load -- postgres` runs only
+//! verifies. On PostgreSQL it ends with a floor: how fast the server alone
+//! copies the event rows the runs appended into a table with the events
+//! table's indexes, in one statement with no client, no hashing and no
+//! projections. No append path can write event rows faster than that on
+//! the same machine, so the floor puts the runs' figures in proportion
+//! whatever the machine's speed that day. `cargo bench -p ledger-api --bench load -- postgres` runs only
 //! the backends named.
 
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use ledger_api::http::serve_on;
 use ledger_api::tokens::{self, Role};
 use ledger_test_support::{create_postgres_database, drop_postgres_database, test_keys};
 use serde_json::{Value, json};
+use sqlx::Connection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -74,10 +80,14 @@ async fn main() -> anyhow::Result<()> {
     if wanted("sqlite") {
         all_figures.push(("sqlite", bench_sqlite().await?));
     }
+    let mut floor = None;
     match std::env::var(POSTGRES_URL_VARIABLE) {
         Ok(server_url) if wanted("postgres") => {
             let (name, url) = create_postgres_database(&server_url, "ledger_bench").await?;
             let result = bench_backend("postgres", &url).await;
+            if result.is_ok() {
+                floor = Some(event_rows_floor(&url).await);
+            }
             drop_postgres_database(&server_url, &name).await?;
             all_figures.push(("postgres", result?));
         }
@@ -85,7 +95,29 @@ async fn main() -> anyhow::Result<()> {
         Err(_) => println!("postgres skipped: {POSTGRES_URL_VARIABLE} is not set"),
     }
     print_figures(&all_figures);
+    if let Some(floor) = floor {
+        let (rows, elapsed) = floor?;
+        println!(
+            "postgres floor: the server alone copies the {rows} event rows into a table like events (same indexes) \
+             in {:.2} s, {:.0} rows/s",
+            elapsed.as_secs_f64(),
+            rows as f64 / elapsed.as_secs_f64()
+        );
+    }
     Ok(())
+}
+
+/// Copies every event row into a new table with the events table's columns
+/// and indexes, in one statement on the server, and times it.
+async fn event_rows_floor(url: &str) -> anyhow::Result<(u64, Duration)> {
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("CREATE TABLE floor_events (LIKE events INCLUDING INDEXES)").execute(&mut connection).await?;
+    let started = Instant::now();
+    let copied = sqlx::query("INSERT INTO floor_events SELECT * FROM events").execute(&mut connection).await?;
+    let elapsed = started.elapsed();
+    sqlx::query("DROP TABLE floor_events").execute(&mut connection).await?;
+    connection.close().await?;
+    Ok((copied.rows_affected(), elapsed))
 }
 
 /// Both runs on a fresh SQLite file, removed afterwards.
