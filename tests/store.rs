@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use ledger_core::chain::{GENESIS_PREV_HASH, event_hash};
-use ledger_core::domain::DomainError;
+use ledger_core::domain::{Command, DomainError};
 use ledger_core::store::{Backend, UNIT_COMMANDS_MAX, UnitOutcome};
 use projections::balances;
 use sqlx::Row;
@@ -415,6 +415,63 @@ async fn the_database_refuses_to_change_or_delete_an_event(database: TestDatabas
     assert_chain_valid(&ledger.store, &test_keys()).await;
 }
 on_both_backends!(the_database_refuses_to_change_or_delete_an_event);
+
+/// Text that quoting, escaping or splitting could spoil (quotes, backslashes,
+/// commas, braces, the word NULL, a line break, letters outside ASCII) is
+/// stored exactly as given, in the events, the projections and the
+/// idempotency records, whether the appender knows the head or not; and the
+/// chain and a rebuild agree with it.
+async fn awkward_text_is_stored_exactly_as_given(database: TestDatabase) {
+    let ledger = database.open().await;
+    let awkward = "Fonds «Égalité» \"quoted\", back\\slash {braces} NULL\nsecond line, 日本";
+    let key = r#"key-"with",{quotes}\and NULL"#;
+    // The first append takes the lock and reads the head; the second is
+    // decided on what the first left in memory (on PostgreSQL, the guarded
+    // statement).
+    let mut appender = ledger.appender();
+    for index in 0..2 {
+        let code = format!("AWK-{index}");
+        let Command::RegisterDonor { code: donor_code, kind, .. } = register_donor(&code) else { unreachable!() };
+        let donor = Command::RegisterDonor { code: donor_code, name: awkward.to_string(), kind };
+        let Command::RegisterProgramme { code: programme_code, currency, countries, starts_on, ends_on, .. } =
+            register_programme(&code, "EUR", &["MA"])
+        else {
+            unreachable!()
+        };
+        let programme = Command::RegisterProgramme {
+            code: programme_code,
+            name: awkward.to_string(),
+            currency,
+            countries,
+            implementer: awkward.to_string(),
+            starts_on,
+            ends_on,
+        };
+        let outcome = append_unit(&mut appender, unit_with_key(vec![donor, programme], &format!("{key}-{index}"), awkward)).await;
+        assert!(matches!(outcome, UnitOutcome::Appended(_)), "{outcome:?}");
+    }
+    let pool = ledger.store.pool();
+    let texts = |sql: &'static str| async move {
+        let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
+        rows.iter().map(|row| row.get::<String, _>(0)).collect::<Vec<_>>()
+    };
+    assert_eq!(texts("SELECT name FROM donors ORDER BY code").await, [awkward, awkward]);
+    assert_eq!(
+        texts("SELECT name || '|' || implementer FROM programmes ORDER BY code").await,
+        vec![format!("{awkward}|{awkward}"), format!("{awkward}|{awkward}")]
+    );
+    assert_eq!(texts("SELECT key FROM idempotency ORDER BY key").await, [format!("{key}-0"), format!("{key}-1")]);
+    assert_eq!(texts("SELECT request_hash FROM idempotency").await, [awkward, awkward]);
+    let payloads = texts("SELECT payload FROM events ORDER BY seq").await;
+    assert_eq!(payloads.len(), 4);
+    assert!(payloads.iter().all(|payload| payload.contains(&serde_json::to_string(awkward).unwrap())), "{payloads:?}");
+    assert_chain_valid(&ledger.store, &test_keys()).await;
+    assert_projections_equal_a_rebuild(&ledger.store).await;
+    // A repeat with the same key is answered from the stored record.
+    let repeat = append_unit(&mut appender, unit_with_key(vec![register_donor("AWK-9")], &format!("{key}-0"), awkward)).await;
+    assert!(matches!(repeat, UnitOutcome::Replayed(_)), "{repeat:?}");
+}
+on_both_backends!(awkward_text_is_stored_exactly_as_given);
 
 /// A batch larger than one INSERT statement is appended whole and in order,
 /// and a unit of the most commands allowed is all or nothing too.

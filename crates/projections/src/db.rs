@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ledger_core::domain::state::ProgrammeInfo;
 use ledger_core::domain::{BudgetLine, BudgetLineKey, CountryCode, Currency, DonorCode, Funding, ProgrammeCode, State};
-use ledger_core::store::one_statement::{self, JsonInsert};
+use ledger_core::store::one_statement::{self, Cell, Insert};
 use ledger_core::store::{self, Backend};
 use sqlx::{AnyConnection, Row};
 
@@ -29,7 +29,7 @@ pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Chan
         // One round trip, whatever the rows: a group commit of a few
         // requests is bound by round trips, not by the rows.
         Backend::Postgres => {
-            let inserts = json_inserts(connection, changes).await?;
+            let inserts = inserts(connection, changes).await?;
             one_statement::write(connection, &inserts).await
         }
         Backend::Sqlite => {
@@ -47,18 +47,20 @@ pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Chan
 /// statement's text depends on which parts there are, not on their rows,
 /// so a steady kind of work (cash payments, say) reuses one parsed and
 /// planned statement. Reads the stored reach rows it depends on first.
-pub async fn json_inserts(connection: &mut AnyConnection, changes: &mut Changes) -> Result<Vec<JsonInsert>, sqlx::Error> {
+pub async fn inserts(connection: &mut AnyConnection, changes: &mut Changes) -> Result<Vec<Insert>, sqlx::Error> {
     let before = read_reach(connection, changes).await?;
     changes.add_reach_totals(&before);
-    let inserts = parts_of(changes)
-        .iter()
-        .map(|part| JsonInsert {
-            table: part.table.name,
-            columns: columns_of(part.table),
-            on_conflict: on_conflict(part.table, part.write),
-            rows: rows_json(part.table, &part.rows),
-        })
-        .collect();
+    let mut inserts = Vec::new();
+    for part in parts_of(changes) {
+        let mut insert = Insert::new(part.table.name, &columns_of(part.table), on_conflict(part.table, part.write));
+        for (key, values) in &part.rows {
+            insert.push_row(key.iter().chain(values.iter()).map(|value| match value {
+                Value::Int(number) => Cell::Int(*number),
+                Value::Text(text) => Cell::Text(text),
+            }))?;
+        }
+        inserts.push(insert);
+    }
     Ok(inserts)
 }
 
@@ -102,32 +104,6 @@ fn part_kinds() -> impl Iterator<Item = (&'static Table, Write)> {
 
 fn column_count(table: &Table) -> usize {
     table.keys.len() + table.values.len()
-}
-
-/// Rows as a JSON array of objects keyed by column name, the form
-/// `json_populate_recordset` reads.
-fn rows_json(table: &Table, rows: &[(&Vec<Value>, &Vec<Value>)]) -> String {
-    let columns = columns_of(table);
-    let mut json = Vec::with_capacity(rows.len() * 32 * columns.len());
-    json.push(b'[');
-    for (index, (key, values)) in rows.iter().enumerate() {
-        json.extend_from_slice(if index == 0 { b"{" } else { b",{" });
-        for (column, (name, value)) in columns.iter().zip(key.iter().chain(values.iter())).enumerate() {
-            if column > 0 {
-                json.push(b',');
-            }
-            json.push(b'"');
-            json.extend_from_slice(name.as_bytes());
-            json.extend_from_slice(b"\":");
-            match value {
-                Value::Int(number) => json.extend_from_slice(number.to_string().as_bytes()),
-                Value::Text(text) => serde_json::to_writer(&mut json, text).expect("a string serializes"),
-            }
-        }
-        json.push(b'}');
-    }
-    json.push(b']');
-    String::from_utf8(json).expect("JSON is UTF-8")
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;

@@ -9,7 +9,7 @@ pub mod rows;
 
 use ledger_core::chain::EventRecord;
 use ledger_core::domain::{EventBody, State};
-use ledger_core::store::one_statement::JsonInsert;
+use ledger_core::store::one_statement::Insert;
 use ledger_core::store::{BoxFuture, Projector};
 use sqlx::AnyConnection;
 
@@ -36,8 +36,8 @@ impl Projector for LedgerProjector {
         &'c self,
         connection: &'c mut AnyConnection,
         events: &'c [(EventRecord, EventBody)],
-    ) -> BoxFuture<'c, Result<Vec<JsonInsert>, sqlx::Error>> {
-        Box::pin(async move { db::json_inserts(connection, &mut changes_of(events)).await })
+    ) -> BoxFuture<'c, Result<Vec<Insert>, sqlx::Error>> {
+        Box::pin(async move { db::inserts(connection, &mut changes_of(events)).await })
     }
 }
 

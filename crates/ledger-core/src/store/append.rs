@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Connection, Row};
 use uuid::Uuid;
 
-use super::one_statement::{self, JsonInsert, Lock};
+use super::one_statement::{self, Cell, Insert, Lock};
 use super::{Backend, Projector, StoreError, record_from_row, seq_to_i64};
 use crate::chain::{EventRecord, GENESIS_PREV_HASH, HashedFields, event_hash};
 use crate::domain::{Command, DomainError, EventBody, ReversalTarget, Seq, State, decide};
@@ -158,13 +158,10 @@ impl Appender {
             self.last = Some(LastCommit { appends: last.appends, head: batch.head, state: batch.state });
             return Ok(Some(outcomes));
         }
-        let mut inserts = chain_inserts(&batch);
+        let mut inserts = chain_inserts(&batch)?;
         inserts.extend(self.projector.inserts(&mut connection, &batch.events).await?);
         let sql = one_statement::statement(&inserts, Lock::IfCountIs);
-        let mut query = sqlx::query_scalar(&sql).bind(last.appends).bind(&tokens);
-        for insert in &inserts {
-            query = query.bind(insert.rows.as_str());
-        }
+        let query = one_statement::bind_all(sqlx::query_scalar(&sql).bind(last.appends).bind(&tokens), &inserts);
         let written: Option<i64> = query.fetch_optional(&mut *connection).await.map_err(conflict_or_database)?;
         let Some(appends) = written else { return Ok(None) };
         self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
@@ -203,7 +200,7 @@ impl Appender {
         if !batch.events.is_empty() {
             match self.store.backend() {
                 Backend::Postgres => {
-                    let mut inserts = chain_inserts(&batch);
+                    let mut inserts = chain_inserts(&batch)?;
                     inserts.extend(self.projector.inserts(&mut transaction, &batch.events).await?);
                     one_statement::write(&mut transaction, &inserts).await.map_err(conflict_or_database)?;
                 }
@@ -412,28 +409,19 @@ const EVENT_COLUMNS: &str = "seq, id, recorded_at, actor, event_type, version, p
 
 /// The batch's events and idempotency records as inserts for the append's
 /// one statement (PostgreSQL).
-fn chain_inserts(batch: &Batch) -> Vec<JsonInsert> {
-    let events: Vec<EventRow<'_>> = batch.events.iter().map(|(record, _)| EventRow::of(record)).collect();
-    let mut inserts = vec![JsonInsert {
-        table: "events",
-        columns: EVENT_COLUMNS.split(", ").collect(),
-        on_conflict: String::new(),
-        rows: serde_json::to_string(&events).expect("event rows serialize"),
-    }];
-    if !batch.idempotency.is_empty() {
-        let idempotency: Vec<IdempotencyRow<'_>> = batch.idempotency.iter().map(IdempotencyRow::of).collect();
-        inserts.push(JsonInsert {
-            table: "idempotency",
-            columns: IDEMPOTENCY_COLUMNS.split(", ").collect(),
-            on_conflict: String::new(),
-            rows: serde_json::to_string(&idempotency).expect("idempotency rows serialize"),
-        });
+fn chain_inserts(batch: &Batch) -> Result<Vec<Insert>, sqlx::Error> {
+    let mut events = Insert::new("events", &EVENT_COLUMNS.split(", ").collect::<Vec<_>>(), String::new());
+    for (record, _) in &batch.events {
+        events.push_row(EventRow::of(record).cells())?;
     }
-    inserts
+    let mut idempotency = Insert::new("idempotency", &IDEMPOTENCY_COLUMNS.split(", ").collect::<Vec<_>>(), String::new());
+    for record in &batch.idempotency {
+        idempotency.push_row(IdempotencyRow::of(record).cells())?;
+    }
+    Ok(vec![events, idempotency])
 }
 
 /// An event as its row in the events table.
-#[derive(Serialize)]
 struct EventRow<'r> {
     seq: i64,
     id: String,
@@ -464,6 +452,23 @@ impl<'r> EventRow<'r> {
             tag: hex::encode(record.tag),
         }
     }
+
+    /// The row's cells in the order of `EVENT_COLUMNS`.
+    fn cells(&self) -> [Cell<'_>; 11] {
+        [
+            Cell::Int(self.seq),
+            Cell::Text(&self.id),
+            Cell::Text(self.recorded_at),
+            Cell::Text(self.actor),
+            Cell::Text(self.event_type),
+            Cell::Int(self.version),
+            Cell::Text(self.payload),
+            Cell::Text(&self.prev_hash),
+            Cell::Text(&self.hash),
+            Cell::Text(self.key_id),
+            Cell::Text(&self.tag),
+        ]
+    }
 }
 
 async fn insert_idempotency(
@@ -488,7 +493,6 @@ async fn insert_idempotency(
 const IDEMPOTENCY_COLUMNS: &str = "actor, key, request_hash, receipts, first_seq";
 
 /// An answer to an Idempotency-Key as its row in the idempotency table.
-#[derive(Serialize)]
 struct IdempotencyRow<'r> {
     actor: &'r str,
     key: &'r str,
@@ -506,5 +510,16 @@ impl<'r> IdempotencyRow<'r> {
             receipts: serde_json::to_string(receipts).expect("receipts serialize"),
             first_seq: seq_to_i64(receipts.first().map(|receipt| receipt.seq).unwrap_or_default()),
         }
+    }
+
+    /// The row's cells in the order of `IDEMPOTENCY_COLUMNS`.
+    fn cells(&self) -> [Cell<'_>; 5] {
+        [
+            Cell::Text(self.actor),
+            Cell::Text(self.key),
+            Cell::Text(self.request_hash),
+            Cell::Text(&self.receipts),
+            Cell::Int(self.first_seq),
+        ]
     }
 }

@@ -116,7 +116,7 @@ pub trait Projector: Send + Sync + 'static {
         &'c self,
         connection: &'c mut AnyConnection,
         events: &'c [(EventRecord, EventBody)],
-    ) -> BoxFuture<'c, Result<Vec<one_statement::JsonInsert>, sqlx::Error>>;
+    ) -> BoxFuture<'c, Result<Vec<one_statement::Insert>, sqlx::Error>>;
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
