@@ -12,8 +12,10 @@
 //! table's indexes, in one statement with no client, no hashing and no
 //! projections. No append path can write event rows faster than that on
 //! the same machine, so the floor puts the runs' figures in proportion
-//! whatever the machine's speed that day. `cargo bench -p ledger-api --bench load -- postgres` runs only
-//! the backends named.
+//! whatever the machine's speed that day.
+//!
+//! `cargo bench -p ledger-api --bench load -- postgres` runs only the
+//! backends named.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
