@@ -409,7 +409,7 @@ impl Changes {
 
 /// An event's postings as its journal row holds them: a JSON array of
 /// `[account, currency, amount]` arrays in line order.
-pub fn journal_postings(postings: &[Posting]) -> String {
+fn journal_postings(postings: &[Posting]) -> String {
     let lines: Vec<(&str, &str, i64)> =
         postings.iter().map(|posting| (posting.account.as_str(), posting.currency.code(), posting.amount)).collect();
     serde_json::to_string(&lines).expect("postings serialize")
@@ -417,7 +417,7 @@ pub fn journal_postings(postings: &[Posting]) -> String {
 
 /// The journal rows of `journal` line by line, as the `postings` view
 /// shows them.
-pub fn posting_lines(journal: &TableChanges) -> Result<TableChanges, serde_json::Error> {
+pub(crate) fn posting_lines(journal: &TableChanges) -> Result<TableChanges, serde_json::Error> {
     let mut lines = TableChanges::new();
     for (key, values) in journal {
         let postings: Vec<(String, String, i64)> = serde_json::from_str(&values[0].to_string())?;
