@@ -14,11 +14,15 @@
 //! the same machine, so the floor puts the runs' figures in proportion
 //! whatever the machine's speed that day.
 //!
+//! After each run it prints what the writer did: its group commits (the
+//! `append_batch` spans), the requests each carried, how long each took and
+//! the share of the run the writer spent in them.
+//!
 //! `cargo bench -p ledger-api --bench load -- postgres` runs only the
 //! backends named.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ledger_api::config::Ledger;
@@ -29,6 +33,12 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tracing::span::{Attributes, Id};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The allocator the `ledger` binary uses.
 #[global_allocator]
@@ -61,6 +71,81 @@ struct RunFigures {
     latency_p50: Duration,
     latency_p99: Duration,
     head_seq: u64,
+    group_commits: GroupCommits,
+}
+
+/// The writer's group commits during a run, from its `append_batch` spans.
+#[derive(Clone, Copy, Debug)]
+struct GroupCommits {
+    count: u64,
+    units: u64,
+    busy: Duration,
+}
+
+static GROUP_COMMITS: Mutex<GroupCommits> = Mutex::new(GroupCommits { count: 0, units: 0, busy: Duration::ZERO });
+
+/// When a group commit's span opened and how many requests it carries.
+struct GroupCommitStart {
+    at: Instant,
+    units: u64,
+}
+
+/// Adds every closed `append_batch` span to `GROUP_COMMITS`.
+struct GroupCommitLayer;
+
+impl<S: tracing::Subscriber + for<'span> LookupSpan<'span>> Layer<S> for GroupCommitLayer {
+    fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
+        if attributes.metadata().name() != "append_batch" {
+            return;
+        }
+        let mut units = UnitsField(0);
+        attributes.record(&mut units);
+        if let Some(span) = context.span(id) {
+            span.extensions_mut().insert(GroupCommitStart { at: Instant::now(), units: units.0 });
+        }
+    }
+
+    fn on_close(&self, id: Id, context: Context<'_, S>) {
+        let Some(span) = context.span(&id) else { return };
+        if let Some(start) = span.extensions().get::<GroupCommitStart>() {
+            let mut commits = GROUP_COMMITS.lock().expect("the statistics lock is never poisoned");
+            commits.count += 1;
+            commits.units += start.units;
+            commits.busy += start.at.elapsed();
+        }
+    }
+}
+
+/// Reads the `units` field of a span.
+struct UnitsField(u64);
+
+impl tracing::field::Visit for UnitsField {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "units" {
+            self.0 = value;
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+/// Takes the group commits counted since the last call.
+fn take_group_commits() -> GroupCommits {
+    let mut commits = GROUP_COMMITS.lock().expect("the statistics lock is never poisoned");
+    std::mem::replace(&mut *commits, GroupCommits { count: 0, units: 0, busy: Duration::ZERO })
+}
+
+/// One line on a run's group commits.
+fn describe_group_commits(run: &RunFigures) -> String {
+    let commits = run.group_commits;
+    let count = commits.count.max(1) as f64;
+    format!(
+        "{} group commits, {:.1} requests and {:.2} ms each, writer busy {:.0}% of the run",
+        commits.count,
+        commits.units as f64 / count,
+        commits.busy.as_secs_f64() * 1e3 / count,
+        100.0 * commits.busy.as_secs_f64() / run.elapsed.as_secs_f64()
+    )
 }
 
 /// A server started for the bench and the means to stop it.
@@ -74,6 +159,8 @@ struct BenchServer {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let writer_spans = Targets::new().with_target("ledger_core::store::writer", tracing::Level::INFO);
+    tracing_subscriber::registry().with(GroupCommitLayer.with_filter(writer_spans)).init();
     println!("load bench: {CLIENT_TASKS} client tasks, runs bounded by {RUN_DURATION_MS} ms");
     println!("load average before: {}", load_average());
     let mut all_figures = Vec::new();
@@ -170,9 +257,11 @@ async fn bench_backend(backend: &'static str, url: &str) -> anyhow::Result<Vec<R
 
     let single = run(&client, &server, "single cash payment", "/v1/payments/cash", SINGLE_REQUESTS_MAX, 1).await?;
     println!("[{backend}] single: chain verifies, head seq {}", single.head_seq);
+    println!("[{backend}] single: {}", describe_group_commits(&single));
     figures.push(single);
     let batch = run(&client, &server, "batch of 100 payments", "/v1/batch", BATCH_REQUESTS_MAX, BATCH_EVENTS).await?;
     println!("[{backend}] batch: chain verifies, head seq {}", batch.head_seq);
+    println!("[{backend}] batch: {}", describe_group_commits(&batch));
     figures.push(batch);
 
     drop(client);
@@ -252,6 +341,7 @@ async fn run(
     events_per_request: usize,
 ) -> anyhow::Result<RunFigures> {
     let issued = Arc::new(AtomicU64::new(0));
+    take_group_commits();
     let started = Instant::now();
     let deadline = started + Duration::from_millis(RUN_DURATION_MS);
     let url = format!("{}{path}", server.base_url);
@@ -292,6 +382,7 @@ async fn run(
         latencies.extend(result??);
     }
     let elapsed = started.elapsed();
+    let group_commits = take_group_commits();
     latencies.sort_unstable();
     let requests = latencies.len() as u64;
     let verify: Value =
@@ -305,6 +396,7 @@ async fn run(
         latency_p50: percentile(&latencies, 50),
         latency_p99: percentile(&latencies, 99),
         head_seq: verify["head_seq"].as_u64().unwrap_or_default(),
+        group_commits,
     })
 }
 
