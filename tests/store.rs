@@ -473,6 +473,41 @@ async fn awkward_text_is_stored_exactly_as_given(database: TestDatabase) {
 }
 on_both_backends!(awkward_text_is_stored_exactly_as_given);
 
+/// The PostgreSQL statement that writes rows column by column keeps every
+/// row, whatever its values: one row of empty text, several rows with empty
+/// text first and last, negative and large numbers. (SQLite writes with
+/// multi-row statements instead; this runs on PostgreSQL only, and says so
+/// when `LEDGER_TEST_POSTGRES_URL` is unset.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_written_column_by_column_come_back_whole_on_postgres() {
+    use ledger_core::store::one_statement::{self, Cell, Insert};
+    let Some(database) = TestDatabase::postgres().await else { return };
+    let ledger = database.open().await;
+    let mut connection = ledger.store.pool().acquire().await.unwrap();
+    sqlx::query("CREATE TABLE cells (n BIGINT NOT NULL, t TEXT NOT NULL)").execute(&mut *connection).await.unwrap();
+    let cases: [&[(i64, &str)]; 3] =
+        [&[(1, "")], &[(-2, ""), (i64::MAX, "two"), (i64::MIN, "")], &[(7, "quote \" , {} NULL \\ été\n")]];
+    for rows in cases {
+        sqlx::query("DELETE FROM cells").execute(&mut *connection).await.unwrap();
+        let mut insert = Insert::new("cells", &["n", "t"], String::new());
+        for (number, text) in rows {
+            insert.push_row([Cell::Int(*number), Cell::Text(text)]).unwrap();
+        }
+        one_statement::write(&mut connection, &[insert]).await.unwrap();
+        let mut stored: Vec<(i64, String)> = sqlx::query("SELECT n, t FROM cells")
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let mut expected: Vec<(i64, String)> = rows.iter().map(|(number, text)| (*number, text.to_string())).collect();
+        stored.sort();
+        expected.sort();
+        assert_eq!(stored, expected);
+    }
+}
+
 /// A batch larger than one INSERT statement is appended whole and in order,
 /// and a unit of the most commands allowed is all or nothing too.
 async fn a_batch_of_many_hundred_events_is_appended_whole_and_in_order(database: TestDatabase) {
