@@ -33,8 +33,7 @@ pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Chan
             one_statement::write(connection, &inserts).await
         }
         Backend::Sqlite => {
-            let before = read_reach(connection, changes).await?;
-            changes.add_reach_totals(&before);
+            add_reach_totals(connection, changes).await?;
             for part in &parts_of(changes) {
                 write_part(connection, part).await?;
             }
@@ -48,8 +47,7 @@ pub async fn write_changes_of(connection: &mut AnyConnection, changes: &mut Chan
 /// so a steady kind of work (cash payments, say) reuses one parsed and
 /// planned statement. Reads the stored reach rows it depends on first.
 pub async fn inserts(connection: &mut AnyConnection, changes: &mut Changes) -> Result<Vec<Insert>, sqlx::Error> {
-    let before = read_reach(connection, changes).await?;
-    changes.add_reach_totals(&before);
+    add_reach_totals(connection, changes).await?;
     let mut inserts = Vec::new();
     for part in parts_of(changes) {
         let mut insert = Insert::new(part.table.name, &columns_of(part.table), on_conflict(part.table, part.write));
@@ -62,6 +60,14 @@ pub async fn inserts(connection: &mut AnyConnection, changes: &mut Changes) -> R
         inserts.push(insert);
     }
     Ok(inserts)
+}
+
+/// Adds to `changes` the returnees reached per scope, from the stored reach
+/// rows of the returnees they touch.
+async fn add_reach_totals(connection: &mut AnyConnection, changes: &mut Changes) -> Result<(), sqlx::Error> {
+    let before = read_reach(connection, changes).await?;
+    changes.add_reach_totals(&before);
+    Ok(())
 }
 
 /// How the rows of a part are written.

@@ -15,7 +15,7 @@ use crate::domain::{Command, DomainError, EventBody, ReversalTarget, Seq, State,
 use crate::keys::KeyRing;
 
 /// Events written per INSERT statement on SQLite (PostgreSQL takes them
-/// all in one parameter).
+/// all in one statement, one parameter per column).
 pub const INSERT_ROWS_MAX: usize = 400;
 /// Commands one unit (one request) may carry.
 pub const UNIT_COMMANDS_MAX: usize = 1_000;
@@ -383,7 +383,11 @@ async fn find_target(connection: &mut AnyConnection, batch: &Batch, seq: Seq) ->
 
 async fn insert_events(connection: &mut AnyConnection, events: &[(EventRecord, EventBody)]) -> Result<(), StoreError> {
     for chunk in events.chunks(INSERT_ROWS_MAX) {
-        let sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {}", super::values_list(chunk.len(), 11));
+        let sql = format!(
+            "INSERT INTO events ({}) VALUES {}",
+            EVENT_COLUMNS.join(", "),
+            super::values_list(chunk.len(), EVENT_COLUMNS.len())
+        );
         let mut query = sqlx::query(&sql);
         for (record, _) in chunk {
             let row = EventRow::of(record);
@@ -405,16 +409,17 @@ async fn insert_events(connection: &mut AnyConnection, events: &[(EventRecord, E
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "seq, id, recorded_at, actor, event_type, version, payload, prev_hash, hash, key_id, tag";
+const EVENT_COLUMNS: [&str; 11] =
+    ["seq", "id", "recorded_at", "actor", "event_type", "version", "payload", "prev_hash", "hash", "key_id", "tag"];
 
 /// The batch's events and idempotency records as inserts for the append's
 /// one statement (PostgreSQL).
 fn chain_inserts(batch: &Batch) -> Result<Vec<Insert>, sqlx::Error> {
-    let mut events = Insert::new("events", &EVENT_COLUMNS.split(", ").collect::<Vec<_>>(), String::new());
+    let mut events = Insert::new("events", &EVENT_COLUMNS, String::new());
     for (record, _) in &batch.events {
         events.push_row(EventRow::of(record).cells())?;
     }
-    let mut idempotency = Insert::new("idempotency", &IDEMPOTENCY_COLUMNS.split(", ").collect::<Vec<_>>(), String::new());
+    let mut idempotency = Insert::new("idempotency", &IDEMPOTENCY_COLUMNS, String::new());
     for record in &batch.idempotency {
         idempotency.push_row(IdempotencyRow::of(record).cells())?;
     }
@@ -477,7 +482,7 @@ async fn insert_idempotency(
 ) -> Result<(), StoreError> {
     for record in records {
         let row = IdempotencyRow::of(record);
-        sqlx::query(&format!("INSERT INTO idempotency ({IDEMPOTENCY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+        sqlx::query(&format!("INSERT INTO idempotency ({}) VALUES ($1, $2, $3, $4, $5)", IDEMPOTENCY_COLUMNS.join(", ")))
             .bind(row.actor)
             .bind(row.key)
             .bind(row.request_hash)
@@ -490,7 +495,7 @@ async fn insert_idempotency(
     Ok(())
 }
 
-const IDEMPOTENCY_COLUMNS: &str = "actor, key, request_hash, receipts, first_seq";
+const IDEMPOTENCY_COLUMNS: [&str; 5] = ["actor", "key", "request_hash", "receipts", "first_seq"];
 
 /// An answer to an Idempotency-Key as its row in the idempotency table.
 struct IdempotencyRow<'r> {

@@ -362,7 +362,7 @@ pub fn backend_of(connection: &AnyConnection) -> Backend {
 
 /// `(?, ?), (?, ?)`: the placeholders of a multi-row statement on SQLite
 /// (anonymous: looking up numbered ones costs time per parameter).
-/// PostgreSQL takes multi-row writes as JSON (`one_statement`).
+/// PostgreSQL takes multi-row writes column by column (`one_statement`).
 pub fn values_list(rows: usize, columns: usize) -> String {
     let row = format!("({})", vec!["?"; columns].join(", "));
     vec![row; rows].join(", ")
