@@ -8,15 +8,22 @@
 //! on a fresh database created on that server (and dropped afterwards).
 //! Not a test: it asserts only that every request succeeded and the chain
 //! verifies. On PostgreSQL it ends with a floor: how fast the server alone
-//! copies the event rows the runs appended into a table with the events
-//! table's indexes, in one statement with no client, no hashing and no
-//! projections. No append path can write event rows faster than that on
-//! the same machine, so the floor puts the runs' figures in proportion
-//! whatever the machine's speed that day.
+//! copies the rows the runs appended to each table that gains a row per
+//! cash payment (events, journal, assistance, reach) into a table with the
+//! same indexes, one statement per table with no client, no hashing and
+//! none of the summed rows; and the event rows again into a table keyed by
+//! seq alone, which shows what the unique id, prev_hash and hash cost. No
+//! append path can write those rows faster on the same machine, so the
+//! floor puts the runs' figures in proportion whatever the machine's speed
+//! that day.
 //!
 //! After each run it prints what the writer did: its group commits (the
 //! `append_batch` spans), the requests each carried, how long each took and
-//! the share of the run the writer spent in them.
+//! the share of the run the writer spent in them; and where the machine's
+//! CPU went (from `/proc`): the share used by this process (the server and
+//! its clients), the share used elsewhere (PostgreSQL, on a quiet machine),
+//! the idle share, the first two as CPU time per event, and the rate at
+//! which that CPU time per event would keep every core busy.
 //!
 //! `cargo bench -p ledger-api --bench load -- postgres` runs only the
 //! backends named.
@@ -72,6 +79,58 @@ struct RunFigures {
     latency_p99: Duration,
     head_seq: u64,
     group_commits: GroupCommits,
+    cpu: CpuUse,
+}
+
+/// The tables a cash payment to a new returnee adds one row to.
+const TABLES_WITH_A_ROW_PER_PAYMENT: [&str; 4] = ["events", "journal", "assistance", "reach"];
+
+/// Clock ticks counted by the kernel: the whole machine's, and this process's.
+#[derive(Clone, Copy, Debug)]
+struct CpuTicks {
+    machine_busy: u64,
+    machine_idle: u64,
+    process: u64,
+}
+
+impl CpuTicks {
+    /// Read from `/proc/stat` and `/proc/self/stat`; `None` where there is no `/proc`.
+    fn now() -> Option<CpuTicks> {
+        let machine = std::fs::read_to_string("/proc/stat").ok()?;
+        // cpu user nice system idle iowait irq softirq steal guest guest_nice
+        let fields: Vec<u64> =
+            machine.lines().next()?.split_whitespace().skip(1).take(8).map(|field| field.parse().ok()).collect::<Option<_>>()?;
+        let [user, nice, system, idle, iowait, irq, softirq, steal] = fields.try_into().ok()?;
+        let process = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The fields after the command name's closing parenthesis, from the state (field 3) on.
+        let after_name: Vec<&str> = process.rsplit_once(')')?.1.split_whitespace().collect();
+        let user_time: u64 = after_name.get(11)?.parse().ok()?;
+        let system_time: u64 = after_name.get(12)?.parse().ok()?;
+        Some(CpuTicks {
+            machine_busy: user + nice + system + irq + softirq + steal,
+            machine_idle: idle + iowait,
+            process: user_time + system_time,
+        })
+    }
+}
+
+/// Where the machine's CPU went during a run, as shares of all its cores' time.
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuUse {
+    this_process: f64,
+    elsewhere: f64,
+    idle: f64,
+}
+
+impl CpuUse {
+    fn between(before: Option<CpuTicks>, after: Option<CpuTicks>) -> CpuUse {
+        let (Some(before), Some(after)) = (before, after) else { return CpuUse::default() };
+        let busy = after.machine_busy.saturating_sub(before.machine_busy) as f64;
+        let idle = after.machine_idle.saturating_sub(before.machine_idle) as f64;
+        let process = after.process.saturating_sub(before.process) as f64;
+        let total = (busy + idle).max(1.0);
+        CpuUse { this_process: process / total, elsewhere: (busy - process).max(0.0) / total, idle: idle / total }
+    }
 }
 
 /// The writer's group commits during a run, from its `append_batch` spans.
@@ -148,6 +207,27 @@ fn describe_group_commits(run: &RunFigures) -> String {
     )
 }
 
+/// One line on where the machine's CPU went during a run, and the rate at
+/// which that CPU time per event would use every core.
+fn describe_cpu(run: &RunFigures) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get()) as f64;
+    // CPU time per event, in microseconds, of a share of all cores' time.
+    let per_event = |share: f64| share * cores * run.elapsed.as_secs_f64() * 1e6 / run.events.max(1) as f64;
+    let cpu = run.cpu;
+    let busy_per_event = per_event(cpu.this_process + cpu.elsewhere);
+    format!(
+        "CPU of {cores:.0} cores: this process (server and clients) {:.0}%, {:.0} us an event; \
+         elsewhere (the database server, the rest of the machine) {:.0}%, {:.0} us an event; idle {:.0}%; \
+         all cores busy at that cost would be {:.0} events/s",
+        100.0 * cpu.this_process,
+        per_event(cpu.this_process),
+        100.0 * cpu.elsewhere,
+        per_event(cpu.elsewhere),
+        100.0 * cpu.idle,
+        cores * 1e6 / busy_per_event.max(f64::MIN_POSITIVE),
+    )
+}
+
 /// A server started for the bench and the means to stop it.
 struct BenchServer {
     base_url: String,
@@ -175,7 +255,7 @@ async fn main() -> anyhow::Result<()> {
             let (name, url) = create_postgres_database(&server_url, "ledger_bench").await?;
             let result = bench_backend("postgres", &url).await;
             if result.is_ok() {
-                floor = Some(event_rows_floor(&url).await);
+                floor = Some(rows_floor(&url).await);
             }
             drop_postgres_database(&server_url, &name).await?;
             all_figures.push(("postgres", result?));
@@ -185,28 +265,98 @@ async fn main() -> anyhow::Result<()> {
     }
     print_figures(&all_figures);
     if let Some(floor) = floor {
-        let (rows, elapsed) = floor?;
-        println!(
-            "postgres floor: the server alone copies the {rows} event rows into a table like events (same indexes) \
-             in {:.2} s, {:.0} rows/s",
-            elapsed.as_secs_f64(),
-            rows as f64 / elapsed.as_secs_f64()
-        );
+        print_floor(&floor?);
     }
     Ok(())
 }
 
-/// Copies every event row into a new table with the events table's columns
-/// and indexes, in one statement on the server, and times it.
-async fn event_rows_floor(url: &str) -> anyhow::Result<(u64, Duration)> {
+/// How long the server alone took to copy one table's rows.
+struct TableFloor {
+    /// What was copied: the table's name, or what differs from it.
+    name: &'static str,
+    rows: u64,
+    elapsed: Duration,
+}
+
+impl TableFloor {
+    fn per_row(&self) -> Duration {
+        self.elapsed.div_f64(self.rows.max(1) as f64)
+    }
+}
+
+/// The floors of one bench database: each table of
+/// `TABLES_WITH_A_ROW_PER_PAYMENT` with its indexes, and the events table
+/// keyed by seq alone (without its unique id, prev_hash and hash).
+struct Floors {
+    tables: Vec<TableFloor>,
+    events_keyed_by_seq_alone: TableFloor,
+}
+
+/// Copies every row of each table of `TABLES_WITH_A_ROW_PER_PAYMENT` into a
+/// new table with its columns and indexes, one statement on the server per
+/// table, and times each; then the events again into a table keyed by seq
+/// alone.
+async fn rows_floor(url: &str) -> anyhow::Result<Floors> {
     let mut connection = sqlx::PgConnection::connect(url).await?;
-    sqlx::query("CREATE TABLE floor_events (LIKE events INCLUDING INDEXES)").execute(&mut connection).await?;
-    let started = Instant::now();
-    let copied = sqlx::query("INSERT INTO floor_events SELECT * FROM events").execute(&mut connection).await?;
-    let elapsed = started.elapsed();
-    sqlx::query("DROP TABLE floor_events").execute(&mut connection).await?;
+    let mut tables = Vec::with_capacity(TABLES_WITH_A_ROW_PER_PAYMENT.len());
+    for table in TABLES_WITH_A_ROW_PER_PAYMENT {
+        tables.push(
+            copy_rows(&mut connection, table, table, &format!("CREATE TABLE floor_{table} (LIKE {table} INCLUDING INDEXES)"))
+                .await?,
+        );
+    }
+    let events_keyed_by_seq_alone = copy_rows(
+        &mut connection,
+        "events",
+        "events, keyed by seq alone",
+        "CREATE TABLE floor_events (LIKE events, PRIMARY KEY (seq))",
+    )
+    .await?;
     connection.close().await?;
-    Ok((copied.rows_affected(), elapsed))
+    Ok(Floors { tables, events_keyed_by_seq_alone })
+}
+
+/// Creates `floor_<table>` with `create`, times the copy of every row of
+/// `table` into it and drops it.
+async fn copy_rows(
+    connection: &mut sqlx::PgConnection,
+    table: &'static str,
+    name: &'static str,
+    create: &str,
+) -> anyhow::Result<TableFloor> {
+    sqlx::query(create).execute(&mut *connection).await?;
+    let started = Instant::now();
+    let copied = sqlx::query(&format!("INSERT INTO floor_{table} SELECT * FROM {table}")).execute(&mut *connection).await?;
+    let elapsed = started.elapsed();
+    sqlx::query(&format!("DROP TABLE floor_{table}")).execute(&mut *connection).await?;
+    Ok(TableFloor { name, rows: copied.rows_affected(), elapsed })
+}
+
+/// Each table's floor, then their sum per payment as the most payments per
+/// second the server could write those rows for, and the same with the
+/// events keyed by seq alone.
+fn print_floor(floors: &Floors) {
+    println!("postgres floor: the server alone copies each table's rows into a table like it (same indexes):");
+    for floor in floors.tables.iter().chain([&floors.events_keyed_by_seq_alone]) {
+        println!(
+            "  {:<27} {:>8} rows in {:>6.2} s: {:>7.0} rows/s, {:>5.1} us a row",
+            floor.name,
+            floor.rows,
+            floor.elapsed.as_secs_f64(),
+            floor.rows as f64 / floor.elapsed.as_secs_f64(),
+            floor.per_row().as_secs_f64() * 1e6
+        );
+    }
+    let per_payment: Duration = floors.tables.iter().map(TableFloor::per_row).sum();
+    let events = floors.tables.iter().find(|floor| floor.name == "events").map_or(Duration::ZERO, TableFloor::per_row);
+    let per_payment_keyed_by_seq_alone = per_payment - events + floors.events_keyed_by_seq_alone.per_row();
+    println!(
+        "  a row in each: {:.1} us a payment, at most {:.0} payments/s on the server alone, before the summed rows \
+         ({:.0} payments/s with the events keyed by seq alone)",
+        per_payment.as_secs_f64() * 1e6,
+        1.0 / per_payment.as_secs_f64(),
+        1.0 / per_payment_keyed_by_seq_alone.as_secs_f64()
+    );
 }
 
 /// Both runs on a fresh SQLite file, removed afterwards.
@@ -258,10 +408,12 @@ async fn bench_backend(backend: &'static str, url: &str) -> anyhow::Result<Vec<R
     let single = run(&client, &server, "single cash payment", "/v1/payments/cash", SINGLE_REQUESTS_MAX, 1).await?;
     println!("[{backend}] single: chain verifies, head seq {}", single.head_seq);
     println!("[{backend}] single: {}", describe_group_commits(&single));
+    println!("[{backend}] single: {}", describe_cpu(&single));
     figures.push(single);
     let batch = run(&client, &server, "batch of 100 payments", "/v1/batch", BATCH_REQUESTS_MAX, BATCH_EVENTS).await?;
     println!("[{backend}] batch: chain verifies, head seq {}", batch.head_seq);
     println!("[{backend}] batch: {}", describe_group_commits(&batch));
+    println!("[{backend}] batch: {}", describe_cpu(&batch));
     figures.push(batch);
 
     drop(client);
@@ -342,6 +494,7 @@ async fn run(
 ) -> anyhow::Result<RunFigures> {
     let issued = Arc::new(AtomicU64::new(0));
     take_group_commits();
+    let cpu_before = CpuTicks::now();
     let started = Instant::now();
     let deadline = started + Duration::from_millis(RUN_DURATION_MS);
     let url = format!("{}{path}", server.base_url);
@@ -382,6 +535,7 @@ async fn run(
         latencies.extend(result??);
     }
     let elapsed = started.elapsed();
+    let cpu = CpuUse::between(cpu_before, CpuTicks::now());
     let group_commits = take_group_commits();
     latencies.sort_unstable();
     let requests = latencies.len() as u64;
@@ -397,6 +551,7 @@ async fn run(
         latency_p99: percentile(&latencies, 99),
         head_seq: verify["head_seq"].as_u64().unwrap_or_default(),
         group_commits,
+        cpu,
     })
 }
 
