@@ -79,7 +79,8 @@ struct RunFigures {
     latency_p99: Duration,
     head_seq: u64,
     group_commits: GroupCommits,
-    cpu: CpuUse,
+    /// `None` where `/proc` cannot be read.
+    cpu: Option<CpuUse>,
 }
 
 /// The tables a cash payment to a new returnee adds one row to.
@@ -115,7 +116,7 @@ impl CpuTicks {
 }
 
 /// Where the machine's CPU went during a run, as shares of all its cores' time.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct CpuUse {
     this_process: f64,
     elsewhere: f64,
@@ -123,13 +124,13 @@ struct CpuUse {
 }
 
 impl CpuUse {
-    fn between(before: Option<CpuTicks>, after: Option<CpuTicks>) -> CpuUse {
-        let (Some(before), Some(after)) = (before, after) else { return CpuUse::default() };
+    fn between(before: Option<CpuTicks>, after: Option<CpuTicks>) -> Option<CpuUse> {
+        let (before, after) = (before?, after?);
         let busy = after.machine_busy.saturating_sub(before.machine_busy) as f64;
         let idle = after.machine_idle.saturating_sub(before.machine_idle) as f64;
         let process = after.process.saturating_sub(before.process) as f64;
         let total = (busy + idle).max(1.0);
-        CpuUse { this_process: process / total, elsewhere: (busy - process).max(0.0) / total, idle: idle / total }
+        Some(CpuUse { this_process: process / total, elsewhere: (busy - process).max(0.0) / total, idle: idle / total })
     }
 }
 
@@ -213,7 +214,7 @@ fn describe_cpu(run: &RunFigures) -> String {
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get()) as f64;
     // CPU time per event, in microseconds, of a share of all cores' time.
     let per_event = |share: f64| share * cores * run.elapsed.as_secs_f64() * 1e6 / run.events.max(1) as f64;
-    let cpu = run.cpu;
+    let Some(cpu) = run.cpu else { return "CPU: /proc cannot be read here".to_string() };
     let busy_per_event = per_event(cpu.this_process + cpu.elsewhere);
     format!(
         "CPU of {cores:.0} cores: this process (server and clients) {:.0}%, {:.0} us an event; \
@@ -300,31 +301,24 @@ async fn rows_floor(url: &str) -> anyhow::Result<Floors> {
     let mut connection = sqlx::PgConnection::connect(url).await?;
     let mut tables = Vec::with_capacity(TABLES_WITH_A_ROW_PER_PAYMENT.len());
     for table in TABLES_WITH_A_ROW_PER_PAYMENT {
-        tables.push(
-            copy_rows(&mut connection, table, table, &format!("CREATE TABLE floor_{table} (LIKE {table} INCLUDING INDEXES)"))
-                .await?,
-        );
+        tables.push(copy_rows(&mut connection, table, table, " INCLUDING INDEXES").await?);
     }
-    let events_keyed_by_seq_alone = copy_rows(
-        &mut connection,
-        "events",
-        "events, keyed by seq alone",
-        "CREATE TABLE floor_events (LIKE events, PRIMARY KEY (seq))",
-    )
-    .await?;
+    let events_keyed_by_seq_alone =
+        copy_rows(&mut connection, "events", "events, keyed by seq alone", ", PRIMARY KEY (seq)").await?;
     connection.close().await?;
     Ok(Floors { tables, events_keyed_by_seq_alone })
 }
 
-/// Creates `floor_<table>` with `create`, times the copy of every row of
-/// `table` into it and drops it.
+/// Creates `floor_<table>` like `table` (`shape` follows `LIKE <table>`:
+/// which indexes it gets), times the copy of every row of `table` into it
+/// and drops it.
 async fn copy_rows(
     connection: &mut sqlx::PgConnection,
     table: &'static str,
     name: &'static str,
-    create: &str,
+    shape: &str,
 ) -> anyhow::Result<TableFloor> {
-    sqlx::query(create).execute(&mut *connection).await?;
+    sqlx::query(&format!("CREATE TABLE floor_{table} (LIKE {table}{shape})")).execute(&mut *connection).await?;
     let started = Instant::now();
     let copied = sqlx::query(&format!("INSERT INTO floor_{table} SELECT * FROM {table}")).execute(&mut *connection).await?;
     let elapsed = started.elapsed();
