@@ -82,11 +82,20 @@ impl WriteCaller {
     }
 }
 
+/// Longest token accepted, in bytes.
+pub const TOKEN_BYTES_MAX: usize = 256;
+
+/// The token of an `Authorization: Bearer TOKEN` header. The scheme's name
+/// is matched without regard to case (RFC 9110, section 11.1).
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let header_value = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
     let text = header_value.to_str().map_err(|_| ApiError::Unauthorized)?;
-    let token = text.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
-    if token.is_empty() || token.len() > 256 {
+    let (scheme, credentials) = text.split_once(' ').ok_or(ApiError::Unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthorized);
+    }
+    let token = credentials.trim();
+    if token.is_empty() || token.len() > TOKEN_BYTES_MAX {
         return Err(ApiError::Unauthorized);
     }
     Ok(token)

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod input;
 pub mod openapi;
 pub mod reads;
 pub mod writes;

@@ -10,7 +10,6 @@ use ledger_core::domain::types::{Dimension, Level, PaymentMethod};
 use ledger_core::domain::{Command, CountryCode, Currency, DonorCode, ProgrammeCode, Recipient};
 use ledger_core::keys::KeyRing;
 use ledger_core::store::{AppendUnit, IdempotencyClaim, Receipt, UNIT_COMMANDS_MAX, UnitOutcome};
-use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,6 +17,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::WriteCaller;
 use super::error::ApiError;
+use super::input::{self, amount};
 use crate::tokens::Role;
 
 /// Largest request body accepted.
@@ -51,9 +51,11 @@ pub struct ProgrammeRequest {
     pub countries: Vec<String>,
     #[schema(example = "IOM")]
     pub implementer: String,
-    #[schema(value_type = String, format = Date, example = "2023-01-01")]
+    #[schema(value_type = String, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", example = "2023-01-01")]
+    #[serde(deserialize_with = "input::dates::starts_on")]
     pub starts_on: NaiveDate,
-    #[schema(value_type = String, format = Date, example = "2026-12-31")]
+    #[schema(value_type = String, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", example = "2026-12-31")]
+    #[serde(deserialize_with = "input::dates::ends_on")]
     pub ends_on: NaiveDate,
 }
 
@@ -62,7 +64,7 @@ pub struct ProgrammeRequest {
 pub struct CommitmentRequest {
     pub programme: String,
     pub donor: String,
-    #[schema(example = "1200000.00")]
+    #[schema(pattern = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length = 32, example = "1200000.00")]
     pub amount: String,
     /// The currency of `amount`, if stated: it must be the programme's.
     #[serde(default)]
@@ -70,7 +72,8 @@ pub struct CommitmentRequest {
     pub currency: Option<String>,
     #[schema(example = "AMIF/2022/MOTUSE/001")]
     pub reference: String,
-    #[schema(value_type = String, format = Date)]
+    #[schema(value_type = String, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[serde(deserialize_with = "input::dates::committed_on")]
     pub committed_on: NaiveDate,
 }
 
@@ -79,13 +82,14 @@ pub struct CommitmentRequest {
 pub struct ReceiptRequest {
     pub programme: String,
     pub donor: String,
-    #[schema(example = "600000.00")]
+    #[schema(pattern = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length = 32, example = "600000.00")]
     pub amount: String,
     /// The currency of `amount`, if stated: it must be the programme's.
     #[serde(default)]
     #[schema(example = "EUR")]
     pub currency: Option<String>,
-    #[schema(value_type = String, format = Date)]
+    #[schema(value_type = String, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[serde(deserialize_with = "input::dates::received_on")]
     pub received_on: NaiveDate,
 }
 
@@ -96,7 +100,7 @@ pub struct AllocationRequest {
     pub donor: String,
     #[schema(example = "MA")]
     pub country: String,
-    #[schema(example = "500000.00")]
+    #[schema(pattern = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length = 32, example = "500000.00")]
     pub amount: String,
     /// The currency of `amount`, if stated: it must be the programme's.
     #[serde(default)]
@@ -111,6 +115,7 @@ pub struct ReallocationRequest {
     pub donor: String,
     pub from_country: String,
     pub to_country: String,
+    #[schema(pattern = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length = 32)]
     pub amount: String,
     /// The currency of `amount`, if stated: it must be the programme's.
     #[serde(default)]
@@ -129,20 +134,21 @@ pub struct CashPaymentRequest {
     #[schema(example = "MA-2023-000101")]
     pub case_id: String,
     /// Charged to the budget line, in the programme's currency.
-    #[schema(example = "350.00")]
+    #[schema(pattern = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length = 32, example = "350.00")]
     pub amount: String,
     /// The currency of `amount`, if stated: it must be the programme's.
     #[serde(default)]
     #[schema(example = "EUR")]
     pub currency: Option<String>,
     /// What the returnee received, in `paid_currency`.
-    #[schema(example = "3815.00")]
+    #[schema(pattern = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length = 32, example = "3815.00")]
     pub paid_amount: String,
     #[schema(example = "MAD")]
     pub paid_currency: String,
     #[schema(value_type = String, example = "bank_transfer")]
     pub method: PaymentMethod,
-    #[schema(value_type = String, format = Date)]
+    #[schema(value_type = String, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[serde(deserialize_with = "input::dates::paid_on")]
     pub paid_on: NaiveDate,
 }
 
@@ -163,13 +169,14 @@ pub struct InKindGrantRequest {
     #[schema(example = "business_start_up")]
     pub category: String,
     pub description: String,
-    #[schema(example = "1500.00")]
+    #[schema(pattern = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length = 32, example = "1500.00")]
     pub amount: String,
     /// The currency of `amount`, if stated: it must be the programme's.
     #[serde(default)]
     #[schema(example = "EUR")]
     pub currency: Option<String>,
-    #[schema(value_type = String, format = Date)]
+    #[schema(value_type = String, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[serde(deserialize_with = "input::dates::delivered_on")]
     pub delivered_on: NaiveDate,
 }
 
@@ -217,12 +224,6 @@ pub struct Appended {
 #[derive(Serialize, ToSchema)]
 pub struct BatchAppended {
     pub events: Vec<Appended>,
-}
-
-fn amount(field: &'static str, text: &str) -> Result<Decimal, ApiError> {
-    let plain = !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.' || byte == b'-');
-    let parsed = if plain { text.parse::<Decimal>().ok() } else { None };
-    parsed.ok_or_else(|| ApiError::BadRequest(format!("{field}: {text:?} is not a decimal amount like \"350.00\"")))
 }
 
 fn stated_currency(text: Option<&str>) -> Result<Option<Currency>, ApiError> {
@@ -344,8 +345,7 @@ pub async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> 
     let bytes = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX)
         .await
         .map_err(|_| ApiError::PayloadTooLarge(REQUEST_BODY_BYTES_MAX))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))?;
+    let value = input::json_with_unique_keys(&bytes)?;
     let parsed =
         serde_json::from_value(value.clone()).map_err(|error| ApiError::BadRequest(format!("body: {}", describe(&error))))?;
     Ok((parsed, value))
