@@ -3,8 +3,9 @@
 //! Status per variant: `BadRequest` 400, `Unauthorized` 401, `Forbidden` 403,
 //! `NotFound` 404, `MethodNotAllowed` 405, `Conflict` 409, `PayloadTooLarge`
 //! 413, `UnsupportedMediaType` 415, `Unprocessable` 422 (a money rule refused
-//! it), `Unavailable` 503 (shutting down, or the database held by another
-//! writer: nothing recorded, retry), `Internal` 500 (logged with its cause,
+//! it), `Unavailable` 503 (shutting down; the database held by another
+//! writer, unreachable or full: nothing recorded, retry; or the outcome of a
+//! commit unknown: retry with the same Idempotency-Key), `Internal` 500 (logged with its cause,
 //! answered with a generic body).
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -106,6 +107,26 @@ impl From<StoreError> for ApiError {
                         .to_string(),
                 )
             }
+            StoreError::Unreachable(cause) => {
+                tracing::error!(cause = %cause, "the database cannot be reached; the request was refused");
+                ApiError::Unavailable(
+                    "the ledger's database cannot be reached; nothing was recorded; retry once it is back".to_string(),
+                )
+            }
+            StoreError::Full(cause) => {
+                tracing::error!(cause = %cause, "the database is full; the request was refused");
+                ApiError::Unavailable(
+                    "the ledger's database is full; nothing was recorded; retry once space has been freed".to_string(),
+                )
+            }
+            StoreError::OutcomeUnknown(cause) => {
+                tracing::error!(cause = %cause, "the outcome of a write is unknown");
+                ApiError::Unavailable(
+                    "the connection to the ledger's database was lost while the request was being committed, so whether \
+                     it was recorded is unknown; resending it with the same Idempotency-Key is safe: it is recorded at most once"
+                        .to_string(),
+                )
+            }
             other => ApiError::internal(other),
         }
     }
@@ -138,5 +159,34 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(error: StoreError) -> (StatusCode, String) {
+        let api_error = ApiError::from(error);
+        let status = api_error.parts().0;
+        (status, api_error.to_string())
+    }
+
+    #[test]
+    fn a_database_that_is_lost_full_or_whose_commit_is_in_doubt_is_a_503_that_says_which() {
+        let (status, detail) = answer(StoreError::Unreachable("connection reset".to_string()));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(detail.contains("cannot be reached") && detail.contains("nothing was recorded"), "{detail}");
+        assert!(!detail.contains("another writer"), "an unreachable database is not blamed on another writer: {detail}");
+        let (status, detail) = answer(StoreError::Full("database or disk is full".to_string()));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(detail.contains("full") && detail.contains("nothing was recorded"), "{detail}");
+        let (status, detail) = answer(StoreError::OutcomeUnknown("lost at commit".to_string()));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(detail.contains("unknown") && detail.contains("same Idempotency-Key"), "{detail}");
+        assert!(!detail.contains("nothing was recorded"), "an unknown outcome does not claim nothing was written: {detail}");
+        let (status, detail) = answer(StoreError::Busy("database is locked".to_string()));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(detail.contains("busy"), "{detail}");
     }
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, ConnectOptions, Connection, Row};
 use uuid::Uuid;
 
 use super::one_statement::{self, Cell, Insert, Lock};
@@ -140,7 +141,7 @@ impl Appender {
     /// came in between, or a token was revoked, and nothing was written; the
     /// caller decides again under the lock.
     async fn append_if_alone(&mut self, units: &[AppendUnit], last: LastCommit) -> Result<Option<Vec<UnitOutcome>>, StoreError> {
-        let mut connection = self.store.pool().acquire().await?;
+        let mut connection = WriteConnection::new(self.store.acquire().await?);
         let mut batch = Batch { state: last.state, head: last.head, events: Vec::new(), idempotency: Vec::new() };
         let mut outcomes = Vec::with_capacity(units.len());
         for unit in units {
@@ -152,6 +153,7 @@ impl Appender {
             // and every token still valid.
             let sql = format!("SELECT appends FROM chain_lock WHERE id = 1 AND {}", one_statement::tokens_valid(1));
             let appends: Option<i64> = sqlx::query_scalar(&sql).bind(&tokens).fetch_optional(&mut *connection).await?;
+            connection.finish();
             if appends != Some(last.appends) {
                 return Ok(None);
             }
@@ -162,7 +164,21 @@ impl Appender {
         inserts.extend(self.projector.inserts(&mut connection, &batch.events).await?);
         let sql = one_statement::statement(&inserts, Lock::IfCountIs);
         let query = one_statement::bind_all(sqlx::query_scalar(&sql).bind(last.appends).bind(&tokens), &inserts);
-        let written: Option<i64> = query.fetch_optional(&mut *connection).await.map_err(conflict_or_database)?;
+        // All rows, not the first: the statement commits after its row is
+        // sent, and only reading on to the end of the answer shows whether
+        // the commit succeeded.
+        let written: Option<i64> = match query.fetch_all(&mut *connection).await {
+            Ok(written) => written.first().copied(),
+            // The statement commits itself: if the connection was lost on
+            // the way, it may have been committed all the same.
+            Err(error) if super::is_connection_lost(&error) => {
+                connection.close().await;
+                self.settle_failed_commit(&batch.head, StoreError::from(error)).await?;
+                return Ok(Some(outcomes));
+            }
+            Err(error) => return Err(conflict_or_database(error)),
+        };
+        connection.finish();
         let Some(appends) = written else { return Ok(None) };
         self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
         Ok(Some(outcomes))
@@ -171,29 +187,72 @@ impl Appender {
     /// Takes the chain lock in a transaction, reloads the head and state if
     /// another writer appended since this appender's last batch, decides and
     /// writes.
+    ///
+    /// The transaction is begun and committed by plain statements, so that
+    /// a COMMIT that answers success really ended a transaction (SQLite
+    /// refuses a COMMIT outside one). After any error the connection is
+    /// closed, never returned to the pool: SQLite may have rolled the
+    /// transaction back itself (a full database does), and a connection
+    /// whose state is in doubt must not carry the next batch.
     async fn append_under_lock(&mut self, units: &[AppendUnit]) -> Result<Vec<UnitOutcome>, StoreError> {
-        let mut connection = self.store.pool().acquire().await?;
-        let mut transaction = connection.begin().await?;
-        // Queue behind any other writer, on this server or another.
-        let appends = super::lock_chain(&mut transaction).await?;
         // Taken, not borrowed: if anything below fails, nothing of this batch
         // stays in memory and the next batch reloads from the database.
-        let (head, state) = match self.last.take() {
+        let last = self.last.take();
+        let mut connection = WriteConnection::new(self.store.acquire().await?);
+        self.store.apply_page_limit(&mut connection).await?;
+        let begin = match self.store.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        sqlx::query(begin).execute(&mut *connection).await?;
+        let (appends, batch, outcomes) = match self.decide_and_write(&mut connection, units, last).await {
+            Ok(written) => written,
+            Err(error) => {
+                // Best effort: the connection is closed either way.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+                return Err(error);
+            }
+        };
+        if let Err(error) = sqlx::query("COMMIT").execute(&mut *connection).await {
+            let error = conflict_or_database(error);
+            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            connection.close().await;
+            if !batch.events.is_empty() {
+                self.settle_failed_commit(&batch.head, error).await?;
+            }
+            return Ok(outcomes);
+        }
+        connection.finish();
+        self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
+        Ok(outcomes)
+    }
+
+    /// The body of `append_under_lock`, inside its transaction: the chain
+    /// lock's count, the batch decided and written, and the outcomes.
+    async fn decide_and_write(
+        &self,
+        connection: &mut AnyConnection,
+        units: &[AppendUnit],
+        last: Option<LastCommit>,
+    ) -> Result<(i64, Batch, Vec<UnitOutcome>), StoreError> {
+        // Queue behind any other writer, on this server or another.
+        let appends = super::lock_chain(connection).await?;
+        let (head, state) = match last {
             Some(last) if last.appends + 1 == appends => (last.head, last.state),
             _ => {
-                let head = read_head(&mut transaction).await?;
-                let mut state = self.projector.load_state(&mut transaction).await?;
+                let head = read_head(connection).await?;
+                let mut state = self.projector.load_state(connection).await?;
                 state.head_seq = head.seq;
                 (head, state)
             }
         };
         let mut batch = Batch { state, head, events: Vec::new(), idempotency: Vec::new() };
-        let valid_tokens = valid_tokens(&mut transaction, units).await?;
+        let valid_tokens = valid_tokens(connection, units).await?;
         let mut outcomes = Vec::with_capacity(units.len());
         for unit in units {
             let outcome = match &unit.token_hash {
                 Some(token_hash) if !valid_tokens.contains(token_hash) => UnitOutcome::TokenRevoked,
-                _ => self.decide_unit(&mut transaction, &mut batch, unit).await?,
+                _ => self.decide_unit(connection, &mut batch, unit).await?,
             };
             outcomes.push(outcome);
         }
@@ -201,19 +260,47 @@ impl Appender {
             match self.store.backend() {
                 Backend::Postgres => {
                     let mut inserts = chain_inserts(&batch)?;
-                    inserts.extend(self.projector.inserts(&mut transaction, &batch.events).await?);
-                    one_statement::write(&mut transaction, &inserts).await.map_err(conflict_or_database)?;
+                    inserts.extend(self.projector.inserts(connection, &batch.events).await?);
+                    one_statement::write(connection, &inserts).await.map_err(conflict_or_database)?;
                 }
                 Backend::Sqlite => {
-                    insert_events(&mut transaction, &batch.events).await?;
-                    self.projector.apply(&mut transaction, &batch.events).await?;
-                    insert_idempotency(&mut transaction, &batch.idempotency).await?;
+                    insert_events(connection, &batch.events).await?;
+                    self.projector.apply(connection, &batch.events).await?;
+                    insert_idempotency(connection, &batch.idempotency).await?;
                 }
             }
         }
-        transaction.commit().await.map_err(conflict_or_database)?;
-        self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
-        Ok(outcomes)
+        Ok((appends, batch, outcomes))
+    }
+
+    /// After a commit that did not answer success: asks the database, on a
+    /// new connection, whether the batch's last event is stored with its
+    /// hash. Stored: the batch was committed after all (`Ok`). Not stored:
+    /// it was not, and the commit's error stands. The database cannot be
+    /// asked: the outcome is unknown. The connection is opened for the
+    /// question, not taken from the pool, whose other connections may have
+    /// been lost with the first.
+    async fn settle_failed_commit(&self, head: &Head, error: StoreError) -> Result<(), StoreError> {
+        let stored = async {
+            let mut connection = self.store.pool().connect_options().connect().await?;
+            let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
+                .bind(seq_to_i64(head.seq))
+                .fetch_optional(&mut connection)
+                .await?;
+            let _ = connection.close().await;
+            Ok::<_, StoreError>(hash)
+        };
+        match stored.await {
+            Ok(Some(hash)) if hash == hex::encode(head.hash) => {
+                tracing::warn!(error = %error, seq = head.seq, "the commit answered an error but the batch is stored");
+                Ok(())
+            }
+            Ok(_) => Err(error),
+            Err(asking) => Err(StoreError::OutcomeUnknown(format!(
+                "{error}; the database could not be asked afterwards whether seq {} was committed: {asking}",
+                head.seq
+            ))),
+        }
     }
 
     async fn decide_unit(
@@ -290,6 +377,55 @@ impl Appender {
         batch.state.apply(seq, &body);
         batch.head = Head { seq, hash, recorded_at };
         batch.events.push((record, body));
+    }
+}
+
+/// A connection an append writes on. Unless `finish` is called once its
+/// work ended cleanly, it is closed when dropped instead of going back to
+/// the pool: after an error inside a transaction (or a batch abandoned half
+/// way), what the connection and the driver believe about its transaction
+/// cannot be trusted.
+struct WriteConnection {
+    connection: Option<PoolConnection<Any>>,
+}
+
+impl WriteConnection {
+    fn new(connection: PoolConnection<Any>) -> Self {
+        WriteConnection { connection: Some(connection) }
+    }
+
+    /// The work ended cleanly: the connection goes back to the pool.
+    fn finish(mut self) {
+        drop(self.connection.take());
+    }
+
+    /// Closes the connection now (ending its session on the server).
+    async fn close(mut self) {
+        if let Some(connection) = self.connection.take() {
+            let _ = connection.close().await;
+        }
+    }
+}
+
+impl Drop for WriteConnection {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.as_mut() {
+            connection.close_on_drop();
+        }
+    }
+}
+
+impl std::ops::Deref for WriteConnection {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        self.connection.as_ref().expect("a write connection is used only before it is finished")
+    }
+}
+
+impl std::ops::DerefMut for WriteConnection {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.connection.as_mut().expect("a write connection is used only before it is finished")
     }
 }
 

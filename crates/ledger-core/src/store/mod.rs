@@ -9,11 +9,14 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Row};
 
 use crate::chain::{ChainFailure, ChainFault, ChainVerifier, EventRecord};
 use crate::domain::{EventBody, Seq, State};
@@ -35,6 +38,8 @@ pub const ACQUIRE_TIMEOUT_MS: u64 = 10_000;
 pub const PING_WHEN_IDLE_MS: u64 = 5_000;
 /// Events read per query when walking the chain.
 pub const READ_PAGE_EVENTS_MAX: i64 = 5_000;
+/// SQLite's own largest page count (what `max_page_count` is by default).
+const SQLITE_PAGES_MAX: u32 = 4_294_967_294;
 /// The default embedded database, in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://ledger.db";
 
@@ -47,6 +52,19 @@ pub enum StoreError {
     /// of the work was kept; it may be retried.
     #[error("the database is busy: {0}")]
     Busy(String),
+    /// The database could not be reached, or the connection to it was lost
+    /// before the work was committed: nothing of it was kept.
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(String),
+    /// The database (or the disk under it) is full: nothing of the work was
+    /// kept; writes resume once there is space.
+    #[error("the database is full: {0}")]
+    Full(String),
+    /// The commit was sent but its answer was lost, and the database could
+    /// not be asked afterwards whether it happened. The work may or may not
+    /// have been kept; a retry with the same Idempotency-Key is safe.
+    #[error("the outcome of the commit is unknown: {0}")]
+    OutcomeUnknown(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("another writer appended at the same position; retry the request")]
@@ -61,10 +79,45 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        if is_busy(&error) { StoreError::Busy(error.to_string()) } else { StoreError::Database(error) }
+        if is_busy(&error) {
+            StoreError::Busy(error.to_string())
+        } else if is_connection_lost(&error) {
+            StoreError::Unreachable(error.to_string())
+        } else if is_full(&error) {
+            StoreError::Full(error.to_string())
+        } else {
+            StoreError::Database(error)
+        }
     }
 }
 
+/// Whether a database error means the connection is gone: an I/O error, a
+/// closed pool, PostgreSQL's connection exceptions (SQLSTATE class 08) or
+/// its shutdown and termination codes (57P01 to 57P03).
+pub fn is_connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database_error) => database_error
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|postgres| postgres.code().starts_with("08") || POSTGRES_CONNECTION_ENDED.contains(&postgres.code())),
+        _ => false,
+    }
+}
+
+/// Whether a database error means "no space left": SQLite's `SQLITE_FULL`
+/// (also what `PRAGMA max_page_count` gives), PostgreSQL's class 53
+/// (insufficient resources: disk full, out of memory).
+pub fn is_full(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database_error) = error else { return false };
+    if database_error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        let code = database_error.code().and_then(|code| code.parse::<i32>().ok()).unwrap_or_default();
+        code & 0xff == SQLITE_FULL
+    } else if let Some(postgres) = database_error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        postgres.code().starts_with("53")
+    } else {
+        false
+    }
+}
 /// Whether a database error means "held by someone else; try again": SQLite
 /// busy or locked (any extended code), PostgreSQL `lock_not_available`, or no
 /// pooled connection free in time.
@@ -88,6 +141,11 @@ pub fn is_busy(error: &sqlx::Error) -> bool {
 /// SQLite's primary result codes for a database held by another connection.
 const SQLITE_BUSY: i32 = 5;
 const SQLITE_LOCKED: i32 = 6;
+/// SQLite's primary result code for a full database or disk.
+const SQLITE_FULL: i32 = 13;
+/// PostgreSQL's SQLSTATEs for a session ended by the server: terminated by
+/// an administrator, crash shutdown, starting up or shutting down.
+const POSTGRES_CONNECTION_ENDED: [&str; 3] = ["57P01", "57P02", "57P03"];
 /// PostgreSQL's SQLSTATE for a lock that could not be taken in time.
 const POSTGRES_LOCK_NOT_AVAILABLE: &str = "55P03";
 
@@ -127,6 +185,9 @@ pub struct Store {
     backend: Backend,
     /// The database file of an embedded SQLite database.
     pub database_path: Option<PathBuf>,
+    /// A limit on the SQLite database's size in pages, set by tests to make
+    /// SQLite report a full database (0: none).
+    sqlite_page_limit: Arc<AtomicU32>,
 }
 
 impl Store {
@@ -175,11 +236,43 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend, database_path })
+        Ok(Store { pool, backend, database_path, sqlite_page_limit: Arc::new(AtomicU32::new(0)) })
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A pooled connection. A pool that could not open a connection in
+    /// time while it had room for one means the database cannot be reached,
+    /// not that it is busy.
+    pub async fn acquire(&self) -> Result<PoolConnection<Any>, StoreError> {
+        match self.pool.acquire().await {
+            Ok(connection) => Ok(connection),
+            Err(sqlx::Error::PoolTimedOut) if self.pool.size() < self.pool.options().get_max_connections() => {
+                Err(StoreError::Unreachable(format!("no connection could be opened within {ACQUIRE_TIMEOUT_MS} ms")))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Limits the embedded database to `pages` pages for every append from
+    /// now on, as if the disk were that size (`PRAGMA max_page_count`); 0
+    /// lifts the limit. For tests of a full database.
+    pub fn limit_sqlite_pages(&self, pages: u32) {
+        // Once set, a limit is applied on every append, so lifting it is a
+        // limit of SQLite's own maximum (connections keep what they were set).
+        self.sqlite_page_limit.store(if pages == 0 { u32::MAX } else { pages }, Ordering::Relaxed);
+    }
+
+    /// Applies the page limit of `limit_sqlite_pages` to a write connection.
+    pub(crate) async fn apply_page_limit(&self, connection: &mut AnyConnection) -> Result<(), StoreError> {
+        let pages = self.sqlite_page_limit.load(Ordering::Relaxed);
+        if self.backend == Backend::Sqlite && pages > 0 {
+            let pages = if pages == u32::MAX { SQLITE_PAGES_MAX } else { pages };
+            sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(&mut *connection).await?;
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -197,13 +290,13 @@ impl Store {
 
     /// The last event's seq and hash (0 and zeros for an empty ledger).
     pub async fn head(&self) -> Result<(Seq, [u8; 32]), StoreError> {
-        let mut connection = self.pool.acquire().await?;
+        let mut connection = self.acquire().await?;
         append::read_head(&mut connection).await.map(|head| (head.seq, head.hash))
     }
 
     /// Up to `limit` events with seq greater than `after`, in seq order.
     pub async fn events_after(&self, after: Seq, limit: i64) -> Result<Vec<EventRecord>, StoreError> {
-        let mut connection = self.pool.acquire().await?;
+        let mut connection = self.acquire().await?;
         read_events(&mut connection, after, limit).await
     }
 

@@ -57,7 +57,11 @@ async fn run(mut appender: Appender, mut receiver: mpsc::Receiver<Job>) {
                 }
             }
             Err(error) => {
-                tracing::error!(error = %error, "append batch failed; nothing of it was written");
+                if matches!(error, StoreError::OutcomeUnknown(_)) {
+                    tracing::error!(error = %error, "append batch failed; whether it was committed is unknown");
+                } else {
+                    tracing::error!(error = %error, "append batch failed; nothing of it was written");
+                }
                 for reply in replies {
                     let _ = reply.send(Err(clone_error(&error)));
                 }
@@ -71,6 +75,9 @@ fn clone_error(error: &StoreError) -> StoreError {
         StoreError::Conflict => StoreError::Conflict,
         StoreError::WriterStopped => StoreError::WriterStopped,
         StoreError::Busy(message) => StoreError::Busy(message.clone()),
+        StoreError::Unreachable(message) => StoreError::Unreachable(message.clone()),
+        StoreError::Full(message) => StoreError::Full(message.clone()),
+        StoreError::OutcomeUnknown(message) => StoreError::OutcomeUnknown(message.clone()),
         StoreError::Corrupt { seq, message } => StoreError::Corrupt { seq: *seq, message: message.clone() },
         other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
     }
@@ -84,6 +91,9 @@ mod tests {
     fn every_caller_of_a_failed_batch_is_told_why_it_failed() {
         assert!(matches!(clone_error(&StoreError::Busy("held".to_string())), StoreError::Busy(message) if message == "held"));
         assert!(matches!(clone_error(&StoreError::Conflict), StoreError::Conflict));
+        assert!(matches!(clone_error(&StoreError::Full("disk".to_string())), StoreError::Full(message) if message == "disk"));
+        assert!(matches!(clone_error(&StoreError::Unreachable("gone".to_string())), StoreError::Unreachable(_)));
+        assert!(matches!(clone_error(&StoreError::OutcomeUnknown("lost".to_string())), StoreError::OutcomeUnknown(_)));
         assert!(matches!(clone_error(&StoreError::WriterStopped), StoreError::WriterStopped));
         let corrupt = clone_error(&StoreError::Corrupt { seq: 7, message: "bad".to_string() });
         assert!(matches!(corrupt, StoreError::Corrupt { seq: 7, .. }));
