@@ -66,7 +66,8 @@ test_on_both_backends! {
     /// the auditor pages through a linked chain that verifies and balances;
     /// the donor reads exactly the figures the journey implies, and only its own.
     async fn a_full_journey_over_http_gives_the_figures_it_implies(database: TestDatabase) {
-        let server = TestServer::start(&database).await;
+        // A day ahead: for the server, today is a closed day, as donors see it.
+        let server = TestServer::start_days_ahead(&database, 1).await;
         let officer = server.finance_officer.clone();
         let mut seqs = vec![
             server.register_donor(AMIF).await,
@@ -166,10 +167,18 @@ test_on_both_backends! {
             (&json!("2500.00"), &json!("0.00"), &json!("1500.00"), &json!("1000.00")),
             "the reversed payment no longer counts: {tunisia}"
         );
-        assert_eq!(programme_balance["beneficiaries_reached"], json!(3), "the reversed payment's returnee is not reached");
+        assert_eq!(
+            programme_balance["beneficiaries_reached"],
+            json!("fewer than 5"),
+            "a donor is not told a count small enough to single out a returnee"
+        );
+        let today = chrono::Utc::now().date_naive();
+        assert_eq!(programme_balance["as_of"], json!(today.to_string()), "a donor's figures say the day they stand at");
 
         // Everyone else sees both donors; past balances come from the events.
         let admin_view = server.get(&server.admin, "/v1/programmes/MOTUSE/balance").await.json();
+        assert_eq!(admin_view["beneficiaries_reached"], json!(3), "the reversed payment's returnee is not reached");
+        assert!(admin_view.get("as_of").is_none(), "live figures name no day: {admin_view}");
         let donors: Vec<&Value> = admin_view["by_donor"].as_array().unwrap().iter().map(|figures| &figures["donor"]).collect();
         assert_eq!(donors.len(), 2, "{admin_view}");
         assert_figures(
@@ -177,7 +186,9 @@ test_on_both_backends! {
             ["2000.00", "0.00", "1000.00", "200.00", "0.00", "200.00", "1000.00", "800.00", "-200.00"],
             "the other donor's share",
         );
-        let past = server.get(&amif, &format!("/v1/programmes/MOTUSE/balance?as_of_seq={before_spending}")).await;
+        let donor_past = server.get(&amif, &format!("/v1/programmes/MOTUSE/balance?as_of_seq={before_spending}")).await;
+        assert_eq!(donor_past.status, 403, "a donor may not read figures event by event: {}", donor_past.body);
+        let past = server.get(&server.admin, &format!("/v1/programmes/MOTUSE/balance?as_of_seq={before_spending}")).await;
         assert_eq!(past.status, 200, "{}", past.body);
         let past = past.json();
         assert_eq!(past["as_of_seq"], json!(before_spending));
@@ -186,7 +197,6 @@ test_on_both_backends! {
             ["12000.00", "6000.00", "7000.00", "0.00", "0.00", "0.00", "5000.00", "7000.00", "6000.00"],
             "the balance before any spending",
         );
-        let today = chrono::Utc::now().date_naive();
         let as_of_today = server.get(&amif, &format!("/v1/programmes/MOTUSE/balance?as_of={today}")).await;
         assert_eq!(as_of_today.status, 200, "{}", as_of_today.body);
         assert_eq!(as_of_today.json(), programme_balance, "the balance at the end of today is the current one");
@@ -742,7 +752,8 @@ test_on_both_backends! {
 test_on_both_backends! {
     /// A donor token reads its own figures and nothing else.
     async fn a_donor_sees_only_its_own_funding(database: TestDatabase) {
-        let server = TestServer::start(&database).await;
+        // A day ahead, so that a donor sees what is recorded today.
+        let server = TestServer::start_days_ahead(&database, 1).await;
         small_programme(&server, "500.00").await;
         server.register_donor(BMZ).await;
         server.register_programme("SAHEL", "XOF", &["SN"]).await;
@@ -787,7 +798,8 @@ test_on_both_backends! {
     /// A case id sent over HTTP appears in no answer: not in events, balances,
     /// duplicates or exports, nor in the error a malformed case id causes.
     async fn a_case_id_never_appears_in_any_answer(database: TestDatabase) {
-        let server = TestServer::start(&database).await;
+        // A day ahead, so that a donor sees what is recorded today.
+        let server = TestServer::start_days_ahead(&database, 1).await;
         small_programme(&server, "500.00").await;
         server.register_programme("JI-NA", "EUR", &["MA"]).await;
         server.commit_and_allocate("JI-NA", AMIF, "100.00", &[("MA", "100.00")]).await;

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ledger_api::config::Ledger;
-use ledger_api::http::serve_on;
+use ledger_api::http::as_of::Clock;
+use ledger_api::http::serve_on_with_clock;
 use ledger_api::tokens::{self, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -58,6 +59,17 @@ impl TestServer {
     /// Starts the server through `ledger serve`'s own serving path, on 127.0.0.1:0, with
     /// a graceful shutdown driven by [`TestServer::stop`].
     pub async fn start(database: &TestDatabase) -> TestServer {
+        Self::start_with_clock(database, Clock::system()).await
+    }
+
+    /// As [`TestServer::start`], with the server's day set `days` ahead, so
+    /// that what the test records today is, for the server, a closed day
+    /// (donors see figures as of the end of a closed day).
+    pub async fn start_days_ahead(database: &TestDatabase, days: i64) -> TestServer {
+        Self::start_with_clock(database, Clock::days_ahead(days)).await
+    }
+
+    async fn start_with_clock(database: &TestDatabase, clock: Clock) -> TestServer {
         let ledger = database.open().await;
         let admin = create_token(&ledger, Role::Admin, None, "admin@test").await;
         let finance_officer = create_token(&ledger, Role::FinanceOfficer, None, "finance-officer@test").await;
@@ -65,7 +77,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port on 127.0.0.1");
         let address = listener.local_addr().expect("the listener has an address");
         let (shutdown, signal) = oneshot::channel::<()>();
-        let serving = tokio::spawn(serve_on(listener, ledger.clone(), None, async move {
+        let serving = tokio::spawn(serve_on_with_clock(listener, ledger.clone(), None, clock, async move {
             let _ = signal.await;
         }));
         let client =

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::{AnyConnection, Connection, Row};
 use utoipa::ToSchema;
 
-use crate::rows::{BUDGET_LINES, FUNDING, PROGRAMMES, REACH_TOTALS, Value};
+use crate::rows::{BUDGET_LINES, Changes, FUNDING, PROGRAMMES, REACH_TOTALS, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BalanceError {
@@ -25,6 +25,60 @@ pub enum BalanceError {
     NotFound(String),
     #[error("stored figure is unreadable: {0}")]
     Corrupt(String),
+}
+
+/// Distinct returnees reached: the exact count, or, in figures for donors
+/// (aggregates only), "fewer than 5" when the count is below
+/// [`SMALL_COUNT_THRESHOLD`], so that no single returnee can be told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reached {
+    Exact(i64),
+    /// Fewer than the threshold (the count itself is not given).
+    FewerThan(i64),
+}
+
+/// Counts of returnees below this are shown to donors as "fewer than 5".
+pub const SMALL_COUNT_THRESHOLD: i64 = 5;
+
+impl Reached {
+    /// The count as a donor may see it.
+    pub fn for_donor(self) -> Reached {
+        match self {
+            Reached::Exact(count) if count < SMALL_COUNT_THRESHOLD => Reached::FewerThan(SMALL_COUNT_THRESHOLD),
+            other => other,
+        }
+    }
+}
+
+impl PartialEq<i64> for Reached {
+    fn eq(&self, other: &i64) -> bool {
+        *self == Reached::Exact(*other)
+    }
+}
+
+impl Serialize for Reached {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Reached::Exact(count) => serializer.serialize_i64(*count),
+            Reached::FewerThan(threshold) => serializer.serialize_str(&format!("fewer than {threshold}")),
+        }
+    }
+}
+
+/// The schema of [`Reached`]: an integer, or the string "fewer than 5".
+fn reached_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::Integer))
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+                .minimum(Some(0)),
+        )
+        .item(ObjectBuilder::new().schema_type(SchemaType::new(Type::String)).enum_values(Some(["fewer than 5"])))
+        .description(Some("Distinct returnees reached; for donors, counts below 5 are \"fewer than 5\""))
+        .build()
+        .into()
 }
 
 /// One funding row: (programme, donor), minor units.
@@ -118,7 +172,8 @@ pub struct CountryFigures {
     pub allocated: String,
     pub disbursed: Disbursed,
     pub available: String,
-    pub beneficiaries_reached: i64,
+    #[schema(schema_with = reached_schema)]
+    pub beneficiaries_reached: Reached,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema, PartialEq, Eq)]
@@ -138,11 +193,17 @@ pub struct ProgrammeBalance {
     #[serde(flatten)]
     pub figures: Figures,
     /// Distinct returnees with at least one disbursement not reversed.
-    pub beneficiaries_reached: i64,
+    #[schema(schema_with = reached_schema)]
+    pub beneficiaries_reached: Reached,
     pub by_country: Vec<CountryFigures>,
     pub by_donor: Vec<DonorFigures>,
     /// The seq of the last event these figures reflect.
     pub as_of_seq: u64,
+    /// The UTC day at whose end these figures stand, when they were asked
+    /// as of a day (donors always see figures as of a closed day).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub as_of: Option<String>,
 }
 
 fn currency_of(text: &str) -> Result<Currency, BalanceError> {
@@ -171,7 +232,7 @@ pub fn programme_balance_from(
         by_country.entry(&row.country).or_default().add_line(row);
         by_donor.entry(&row.donor).or_default().add_line(row);
     }
-    let reached = |scope: String| reach.get(&scope).copied().unwrap_or(0);
+    let reached = |scope: String| Reached::Exact(reach.get(&scope).copied().unwrap_or(0));
     Ok(ProgrammeBalance {
         programme: programme.to_string(),
         currency: currency.to_string(),
@@ -195,6 +256,7 @@ pub fn programme_balance_from(
             .map(|(donor, totals)| DonorFigures { donor: donor.to_string(), figures: totals.figures(money) })
             .collect(),
         as_of_seq,
+        as_of: None,
     })
 }
 
@@ -285,6 +347,13 @@ async fn read_reach_totals(connection: &mut AnyConnection, scopes: &[String]) ->
 /// from the events (for reconciling with reports sent in the past).
 pub async fn programme_balance_at(store: &Store, programme: &str, as_of_seq: u64) -> Result<ProgrammeBalance, BalanceError> {
     let changes = crate::rebuild::fold_until(store, as_of_seq).await?;
+    programme_balance_in(&changes, programme)
+}
+
+/// A programme's balance from projection rows folded from the events (as
+/// `fold_until` gives them), as of the last event folded in.
+pub fn programme_balance_in(changes: &Changes, programme: &str) -> Result<ProgrammeBalance, BalanceError> {
+    let as_of_seq = changes.last_seq;
     let text_of = |value: &Value| value.to_string();
     let int_of = |value: &Value| match value {
         Value::Int(number) => *number,
@@ -326,7 +395,47 @@ pub async fn programme_balance_at(store: &Store, programme: &str, as_of_seq: u64
         .collect();
     let reach: BTreeMap<String, i64> =
         changes.rows(&REACH_TOTALS).into_iter().flatten().map(|(key, values)| (text_of(&key[0]), int_of(&values[0]))).collect();
-    programme_balance_from(programme, &currency, &funding, &lines, &reach, changes.last_seq)
+    programme_balance_from(programme, &currency, &funding, &lines, &reach, as_of_seq)
+}
+
+/// A donor's balance from projection rows folded from the events, as of
+/// the last event folded in.
+pub fn donor_balance_in(changes: &Changes, donor: &str) -> Result<DonorBalance, BalanceError> {
+    let text_of = |value: &Value| value.to_string();
+    let int_of = |value: &Value| match value {
+        Value::Int(number) => *number,
+        Value::Text(_) => 0,
+    };
+    let funding: Vec<FundingRow> = changes
+        .rows(&FUNDING)
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| text_of(&key[1]) == donor)
+        .map(|(key, values)| FundingRow {
+            programme: text_of(&key[0]),
+            donor: text_of(&key[1]),
+            currency: text_of(&values[0]),
+            committed: int_of(&values[1]),
+            received: int_of(&values[2]),
+            allocated: int_of(&values[3]),
+        })
+        .collect();
+    let lines: Vec<LineRow> = changes
+        .rows(&BUDGET_LINES)
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| text_of(&key[1]) == donor)
+        .map(|(key, values)| LineRow {
+            programme: text_of(&key[0]),
+            donor: text_of(&key[1]),
+            country: text_of(&key[2]),
+            currency: text_of(&values[0]),
+            allocated: int_of(&values[1]),
+            disbursed_cash: int_of(&values[2]),
+            disbursed_in_kind: int_of(&values[3]),
+        })
+        .collect();
+    donor_balance_from(donor, &funding, &lines, changes.last_seq)
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema, PartialEq, Eq)]
@@ -351,6 +460,11 @@ pub struct DonorBalance {
     /// The same figures summed per currency over the donor's programmes.
     pub totals_by_currency: Vec<CurrencyTotals>,
     pub as_of_seq: u64,
+    /// The UTC day at whose end these figures stand, when they were asked
+    /// as of a day (donors always see figures as of a closed day).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub as_of: Option<String>,
 }
 
 /// A donor's funding of each programme, read in one snapshot.
@@ -378,11 +492,21 @@ pub async fn donor_balance(store: &Store, donor: &str) -> Result<DonorBalance, B
         .map(line_from_row)
         .collect::<Result<Vec<_>, _>>()?;
     transaction.rollback().await?;
+    donor_balance_from(donor, &funding, &lines, as_of_seq)
+}
+
+/// Builds a donor's balance from its funding and budget line rows.
+fn donor_balance_from(
+    donor: &str,
+    funding: &[FundingRow],
+    lines: &[LineRow],
+    as_of_seq: u64,
+) -> Result<DonorBalance, BalanceError> {
     let mut by_programme: BTreeMap<(&str, &str), Totals> = BTreeMap::new();
-    for row in &funding {
+    for row in funding {
         by_programme.entry((&row.programme, &row.currency)).or_default().add_funding(row);
     }
-    for row in &lines {
+    for row in lines {
         by_programme.entry((&row.programme, &row.currency)).or_default().add_line(row);
     }
     let mut by_currency: BTreeMap<&str, Totals> = BTreeMap::new();
@@ -408,7 +532,7 @@ pub async fn donor_balance(store: &Store, donor: &str) -> Result<DonorBalance, B
             Ok(CurrencyTotals { currency: currency.to_string(), figures: totals.figures(currency_of(currency)?) })
         })
         .collect::<Result<Vec<_>, BalanceError>>()?;
-    Ok(DonorBalance { donor: donor.to_string(), programmes, totals_by_currency, as_of_seq })
+    Ok(DonorBalance { donor: donor.to_string(), programmes, totals_by_currency, as_of_seq, as_of: None })
 }
 
 fn empty_funding() -> FundingRow {

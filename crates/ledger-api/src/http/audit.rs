@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::{Caller, READERS};
 use super::error::{ApiError, Problem};
+use super::params::{self, PathSize, QueryParams};
 use crate::audit::{self, AuditError, ConsistencyProof, InclusionProof, ProofRequestError};
 use crate::tokens::Role;
 
@@ -54,6 +55,8 @@ impl From<AuditError> for ApiError {
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// Events with seq greater than this (0, the default, exports the whole chain).
+    #[serde(default, deserialize_with = "params::after::optional")]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: Option<u64>,
 }
 
@@ -67,7 +70,7 @@ pub struct ExportQuery {
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ExportQuery>,
+    QueryParams(query): QueryParams<ExportQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Auditor])?;
     let after = query.after.unwrap_or(0);
@@ -148,7 +151,7 @@ pub async fn latest_checkpoint(State(state): State<AppState>, _caller: Caller) -
 pub async fn checkpoint_of_size(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(size): Path<u64>,
+    Path(PathSize(size)): Path<PathSize>,
 ) -> Result<Json<CheckpointView>, ApiError> {
     let stored = audit::checkpoint_of_size(&state.ledger.store, size).await?;
     let signed = stored.ok_or_else(|| ApiError::NotFound(format!("no checkpoint of size {size}")))?;
@@ -159,8 +162,12 @@ pub async fn checkpoint_of_size(
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
     /// The event to prove.
+    #[serde(deserialize_with = "params::seq::required")]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub seq: u64,
     /// The tree size (default: the whole chain); at least `seq`.
+    #[serde(default, deserialize_with = "params::size::optional")]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub size: Option<u64>,
 }
 
@@ -204,7 +211,7 @@ async fn check_donor_scope(store: &Store, donor: &DonorCode, event_type: &str, p
 pub async fn inclusion_proof(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<InclusionQuery>,
+    QueryParams(query): QueryParams<InclusionQuery>,
 ) -> Result<Json<InclusionProof>, ApiError> {
     let donor = match caller.0.role {
         Role::Donor => Some(caller.0.donor.clone().ok_or(ApiError::Unauthorized)?),
@@ -228,8 +235,12 @@ pub async fn inclusion_proof(
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     /// The older tree size, at least 1.
+    #[serde(deserialize_with = "params::from::required")]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub from: u64,
     /// The newer tree size, at least `from` and at most the chain's length.
+    #[serde(deserialize_with = "params::to::required")]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub to: u64,
 }
 
@@ -243,7 +254,7 @@ pub struct ConsistencyQuery {
 pub async fn consistency_proof(
     State(state): State<AppState>,
     _caller: Caller,
-    Query(query): Query<ConsistencyQuery>,
+    QueryParams(query): QueryParams<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     let mut cache = state.merkle.lock().await;
     cache.catch_up(&state.ledger.store, Some(&state.ledger.keys)).await?;

@@ -80,7 +80,7 @@ macro_rules! date_fields {
 
 date_fields!(starts_on, ends_on, committed_on, received_on, paid_on, delivered_on);
 
-fn parse_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
     let bytes = text.as_bytes();
     let shaped = bytes.len() == 10
         && bytes

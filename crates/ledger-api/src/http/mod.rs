@@ -1,10 +1,12 @@
 //! The HTTP API (axum): routes, roles, problem+json errors, OpenAPI.
 
+pub mod as_of;
 pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod input;
 pub mod openapi;
+pub mod params;
 pub mod reads;
 pub mod writes;
 
@@ -40,6 +42,10 @@ pub struct AppState {
     pub merkle: crate::audit::SharedMerkleCache,
     /// Principals of tokens found valid, for writes (`auth::WriteCaller`).
     pub tokens: Arc<crate::tokens::TokenCache>,
+    /// The last fold of the events, for balances as of a point in the past.
+    pub folds: Arc<as_of::FoldCache>,
+    /// What day it is, for the as-of rules.
+    pub clock: as_of::Clock,
 }
 
 /// Every route of the API.
@@ -132,10 +138,21 @@ pub async fn serve_on(
     checkpoint_every: Option<Duration>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_on_with_clock(listener, ledger, checkpoint_every, as_of::Clock::system(), shutdown).await
+}
+
+/// As [`serve_on`], with the clock the as-of rules read.
+pub async fn serve_on_with_clock(
+    listener: TcpListener,
+    ledger: Ledger,
+    checkpoint_every: Option<Duration>,
+    clock: as_of::Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (writer, writer_task) = Writer::spawn(ledger.appender());
     let merkle = crate::audit::shared_merkle_cache();
     let mut audit_tasks = spawn_audit_tasks(&ledger, &merkle, checkpoint_every);
-    let app = router(AppState { ledger, writer, merkle, tokens: Arc::default() });
+    let app = router(AppState { ledger, writer, merkle, tokens: Arc::default(), folds: Arc::default(), clock });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     audit_tasks.abort_all();
     // The router (and every Writer handle) is gone: the writer drains its queue and stops.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::NaiveDate;
 use ledger_core::domain::{CountryCode, DonorCode, ProgrammeCode};
 use projections::balances::{self, CountryBalance, DonorBalance, ProgrammeBalance, TrialBalance};
@@ -12,9 +12,13 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
+use ledger_core::store::StoreError;
+
 use super::AppState;
+use super::as_of::{self, AsOf, Point};
 use super::auth::{Caller, READERS};
 use super::error::{ApiError, Problem};
+use super::params::{self, QueryParams};
 use crate::tokens::Role;
 
 /// Events per page of `GET /v1/events`, by default and at most.
@@ -23,16 +27,6 @@ pub const EVENTS_PAGE_MAX: i64 = 1_000;
 /// Returnees per answer of the duplicate-assistance view, at most.
 pub const DUPLICATES_MAX: i64 = 500;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AsOf {
-    /// The balance just after this seq, computed from the events.
-    pub as_of_seq: Option<u64>,
-    /// The balance at the end of this UTC day, computed from the events.
-    #[param(value_type = Option<String>, format = Date)]
-    pub as_of: Option<NaiveDate>,
-}
-
 /// Does the donor fund this programme (has any funding row for it)?
 async fn donor_funds(state: &AppState, donor: &DonorCode, programme: &ProgrammeCode) -> Result<bool, ApiError> {
     let row = sqlx::query("SELECT donor FROM funding WHERE programme = $1 AND donor = $2")
@@ -40,33 +34,24 @@ async fn donor_funds(state: &AppState, donor: &DonorCode, programme: &ProgrammeC
         .bind(donor.as_str())
         .fetch_optional(state.ledger.store.pool())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(StoreError::from)?;
     Ok(row.is_some())
 }
 
-/// The last seq recorded on or before the end of `day` (UTC).
-async fn last_seq_of_day(state: &AppState, day: NaiveDate) -> Result<u64, ApiError> {
-    let next_day = day.succ_opt().ok_or_else(|| ApiError::BadRequest("as_of is out of range".to_string()))?;
-    let row = sqlx::query("SELECT seq FROM events WHERE recorded_at < $1 ORDER BY seq DESC LIMIT 1")
-        .bind(format!("{next_day}T00:00:00"))
-        .fetch_optional(state.ledger.store.pool())
-        .await
-        .map_err(ApiError::internal)?;
-    let seq: i64 = match row {
-        Some(row) => row.try_get(0).map_err(ApiError::internal)?,
-        None => 0,
-    };
-    Ok(u64::try_from(seq).unwrap_or_default())
-}
-
-#[utoipa::path(get, path = "/v1/programmes/{code}/balance", params(("code" = String, Path), AsOf),
-    responses((status = 200, body = ProgrammeBalance), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+/// A programme's balance: committed, received, allocated, disbursed and
+/// available, by country and by donor, and returnees reached. A donor sees
+/// only programmes it funds, the programme's totals and its own share, as
+/// of the end of a closed UTC day, with counts below 5 as "fewer than 5"
+/// (see `as_of`).
+#[utoipa::path(get, path = "/v1/programmes/{code}/balance", params(("code" = String, Path, pattern = r"^[A-Z0-9][A-Z0-9-]{1,31}$"), AsOf),
+    responses((status = 200, body = ProgrammeBalance), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn programme_balance(
     State(state): State<AppState>,
     caller: Caller,
     Path(code): Path<String>,
-    Query(as_of): Query<AsOf>,
+    QueryParams(as_of): QueryParams<AsOf>,
 ) -> Result<Json<ProgrammeBalance>, ApiError> {
     let programme = ProgrammeCode::parse(&code)?;
     let donor_scope = match caller.0.role {
@@ -78,36 +63,68 @@ pub async fn programme_balance(
             return Err(ApiError::Forbidden(format!("donor {donor} does not fund programme {programme}")));
         }
     }
-    let seq = match (as_of.as_of_seq, as_of.as_of) {
-        (Some(_), Some(_)) => return Err(ApiError::BadRequest("give as_of_seq or as_of, not both".to_string())),
-        (Some(seq), None) => Some(seq),
-        (None, Some(day)) => Some(last_seq_of_day(&state, day).await?),
-        (None, None) => None,
+    let mut balance = match as_of::resolve(&state, caller.0.role, &as_of).await? {
+        Point::Live => balances::programme_balance(&state.ledger.store, programme.as_str()).await?,
+        Point::Seq(seq, day) => {
+            let changes = state.folds.at(&state, seq).await?;
+            let mut balance = match balances::programme_balance_in(&changes, programme.as_str()) {
+                Err(balances::BalanceError::NotFound(_)) if day.is_some() => {
+                    return Err(ApiError::NotFound(format!(
+                        "programme {programme} was not yet registered at the end of {}",
+                        day.unwrap_or_default()
+                    )));
+                }
+                other => other?,
+            };
+            balance.as_of = day.map(|day| day.to_string());
+            balance
+        }
     };
-    let mut balance = match seq {
-        Some(seq) => balances::programme_balance_at(&state.ledger.store, programme.as_str(), seq).await?,
-        None => balances::programme_balance(&state.ledger.store, programme.as_str()).await?,
-    };
-    // A donor sees the programme's totals and its own share, never another donor's.
+    // A donor sees the programme's totals and its own share, never another
+    // donor's, and no count small enough to single out a returnee.
     if let Some(donor) = &donor_scope {
         balance.by_donor.retain(|figures| figures.donor == donor.as_str());
+        balance.beneficiaries_reached = balance.beneficiaries_reached.for_donor();
+        for country in &mut balance.by_country {
+            country.beneficiaries_reached = country.beneficiaries_reached.for_donor();
+        }
     }
     Ok(Json(balance))
 }
 
-#[utoipa::path(get, path = "/v1/donors/{code}/balance", params(("code" = String, Path)),
-    responses((status = 200, body = DonorBalance), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+/// A donor's funding of each programme and its totals per currency. A
+/// donor token reads only its own, as of the end of a closed UTC day.
+#[utoipa::path(get, path = "/v1/donors/{code}/balance", params(("code" = String, Path, pattern = r"^[A-Z0-9][A-Z0-9-]{1,31}$"), AsOf),
+    responses((status = 200, body = DonorBalance), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn donor_balance(
     State(state): State<AppState>,
     caller: Caller,
     Path(code): Path<String>,
+    QueryParams(as_of): QueryParams<AsOf>,
 ) -> Result<Json<DonorBalance>, ApiError> {
     let donor = DonorCode::parse(&code)?;
     if caller.0.role == Role::Donor && caller.0.donor.as_ref() != Some(&donor) {
         return Err(ApiError::Forbidden("a donor token reads only its own donor balance".to_string()));
     }
-    Ok(Json(balances::donor_balance(&state.ledger.store, donor.as_str()).await?))
+    match as_of::resolve(&state, caller.0.role, &as_of).await? {
+        Point::Live => Ok(Json(balances::donor_balance(&state.ledger.store, donor.as_str()).await?)),
+        Point::Seq(seq, day) => {
+            let known = sqlx::query("SELECT code FROM donors WHERE code = $1")
+                .bind(donor.as_str())
+                .fetch_optional(state.ledger.store.pool())
+                .await
+                .map_err(StoreError::from)?;
+            if known.is_none() {
+                return Err(ApiError::NotFound(format!("unknown donor {donor}")));
+            }
+            let changes = state.folds.at(&state, seq).await?;
+            let mut balance = balances::donor_balance_in(&changes, donor.as_str())?;
+            balance.as_of = day.map(|day| day.to_string());
+            Ok(Json(balance))
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/v1/countries/{iso}/balance", params(("iso" = String, Path, description = "ISO 3166-1 alpha-2 or alpha-3")),
@@ -127,9 +144,13 @@ pub async fn country_balance(
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Events with seq greater than this (0 for the first page).
+    #[serde(default, deserialize_with = "params::after::optional")]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: Option<u64>,
     /// Page size, 1 to 1000 (default 100).
-    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "params::limit::optional")]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u64>,
 }
 
 /// An event as stored, with its hashes.
@@ -162,13 +183,10 @@ pub struct EventsPage {
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<EventsQuery>,
+    QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
     caller.require(&[Role::Auditor])?;
-    let limit = query.limit.unwrap_or(EVENTS_PAGE_DEFAULT);
-    if !(1..=EVENTS_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be 1 to {EVENTS_PAGE_MAX}")));
-    }
+    let limit = query.limit.map_or(EVENTS_PAGE_DEFAULT, |limit| i64::try_from(limit).unwrap_or(EVENTS_PAGE_MAX));
     let records = state.ledger.store.events_after(query.after.unwrap_or(0), limit).await?;
     let full_page = i64::try_from(records.len()).unwrap_or(i64::MAX) == limit;
     let next_after = if full_page { records.last().map(|record| record.seq) } else { None };
@@ -228,8 +246,11 @@ pub async fn trial_balance(State(state): State<AppState>, caller: Caller) -> Res
 #[serde(deny_unknown_fields)]
 pub struct DuplicatesQuery {
     /// Two disbursements from one programme to one returnee within this many
-    /// days count as a duplicate (default 30; 0 looks only across programmes).
-    pub window_days: Option<u32>,
+    /// days count as a duplicate (default 30; 0 looks only across programmes;
+    /// at most 3660).
+    #[serde(default, deserialize_with = "params::window_days::optional")]
+    #[param(minimum = 0, maximum = 3660)]
+    pub window_days: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -265,10 +286,10 @@ pub struct DuplicatesAnswer {
 pub async fn duplicates(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<DuplicatesQuery>,
+    QueryParams(query): QueryParams<DuplicatesQuery>,
 ) -> Result<Json<DuplicatesAnswer>, ApiError> {
     caller.require(&[Role::FinanceOfficer, Role::Auditor])?;
-    let window_days = query.window_days.unwrap_or(30);
+    let window_days = query.window_days.map_or(30, |days| u32::try_from(days).unwrap_or(u32::MAX));
     let rows = sqlx::query(
         "SELECT seq, beneficiary_ref, programme, donor, country, kind, currency, amount, assisted_on FROM assistance \
          WHERE reversed = 0 AND beneficiary_ref IN (SELECT beneficiary_ref FROM assistance WHERE reversed = 0 \

@@ -296,6 +296,10 @@ impl Store {
 
     /// Up to `limit` events with seq greater than `after`, in seq order.
     pub async fn events_after(&self, after: Seq, limit: i64) -> Result<Vec<EventRecord>, StoreError> {
+        if i64::try_from(after).is_err() {
+            // No stored seq is past what a 64-bit signed integer holds.
+            return Ok(Vec::new());
+        }
         let mut connection = self.acquire().await?;
         read_events(&mut connection, after, limit).await
     }
