@@ -478,7 +478,7 @@ test_on_both_backends! {
         let server = TestServer::start(&database).await;
         let head = server.head_seq().await;
         let attempts = [
-            (Method::GET, "/v1/donors"),
+            (Method::DELETE, "/v1/donors"),
             (Method::GET, "/v1/payments/cash"),
             (Method::PUT, "/v1/payments/cash"),
             (Method::DELETE, "/v1/events"),

@@ -156,3 +156,107 @@ test_on_both_backends! {
         server.stop().await;
     }
 }
+
+test_on_both_backends! {
+    /// A new user finds out what exists: the programmes and donors, each
+    /// role on its scope, and a programme's registration.
+    async fn programmes_and_donors_are_listed_each_role_on_its_scope(database: TestDatabase) {
+        let server = TestServer::start(&database).await;
+        programme_with_payments(&server, 1).await;
+        server.register_donor("BMZ").await;
+        server.register_programme("SAHEL", "XOF", &["SN", "ML"]).await;
+        server.commit_and_allocate("SAHEL", "BMZ", "5000000", &[]).await;
+        let head = server.head_seq().await;
+        let amif = server.donor_token(AMIF).await;
+        for token in [&server.admin, &server.auditor, &server.finance_officer] {
+            let list = server.get(token, "/v1/programmes").await;
+            assert_eq!(list.status, 200, "{}", list.body);
+            let codes: Vec<String> =
+                list.json()["programmes"].as_array().unwrap().iter().map(|programme| programme["code"].to_string()).collect();
+            assert_eq!(codes, ["\"MOTUSE\"", "\"SAHEL\""]);
+            let donors = server.get(token, "/v1/donors").await.json();
+            assert_eq!(donors["donors"].as_array().unwrap().len(), 2, "{donors}");
+        }
+        let mine = server.get(&amif, "/v1/programmes").await.json();
+        assert_eq!(mine["programmes"].as_array().unwrap().len(), 1, "a donor lists the programmes it funds: {mine}");
+        let motuse = &mine["programmes"][0];
+        assert_eq!(
+            (&motuse["code"], &motuse["currency"], &motuse["countries"], &motuse["implementer"]),
+            (&json!("MOTUSE"), &json!("EUR"), &json!(["MA", "TN"]), &json!("IOM"))
+        );
+        assert_eq!((&motuse["starts_on"], &motuse["ends_on"], &motuse["registered_seq"]), (&json!("2023-01-01"), &json!("2026-12-31"), &json!(2)));
+        let donors = server.get(&amif, "/v1/donors").await.json();
+        assert_eq!(donors["donors"], json!([{"code": AMIF, "name": "Donor EU-AMIF", "kind": "eu_instrument", "registered_seq": 1}]));
+        let one = server.get(&server.finance_officer, "/v1/programmes/SAHEL").await;
+        assert_eq!(one.status, 200, "{}", one.body);
+        assert_eq!((&one.json()["currency"], &one.json()["countries"]), (&json!("XOF"), &json!(["SN", "ML"])));
+        assert_eq!(server.get(&amif, "/v1/programmes/MOTUSE").await.json()["code"], json!("MOTUSE"));
+        for (token, path, status) in [
+            (amif.as_str(), "/v1/programmes/SAHEL", 403),
+            (server.admin.as_str(), "/v1/programmes/NOPE", 404),
+            (server.admin.as_str(), "/v1/programmes/motuse%20x", 400),
+            ("not-a-token", "/v1/programmes", 401),
+        ] {
+            let answer = server.get(token, path).await;
+            server.assert_refused(&answer, status, head, path).await;
+        }
+        server.stop().await;
+    }
+}
+
+test_on_both_backends! {
+    /// An auditor filters the events by programme and by type; pages of a
+    /// filter put together give exactly the matching events.
+    async fn an_auditor_filters_events_by_programme_and_type(database: TestDatabase) {
+        let server = TestServer::start(&database).await;
+        programme_with_payments(&server, 3).await;
+        server.register_donor("BMZ").await;
+        server.register_programme("SAHEL", "XOF", &["SN"]).await;
+        server.commit_and_allocate("SAHEL", "BMZ", "5000000", &[("SN", "100000")]).await;
+        let reversal = server.post_created(&server.finance_officer, "/v1/reversals", &reversal_body(6)).await;
+        let head = server.head_seq().await;
+        let auditor = server.auditor.as_str();
+        let all = server.all_events(1000).await;
+        let by_filter = |filter: &dyn Fn(&serde_json::Value) -> bool| -> Vec<u64> {
+            all.iter().filter(|event| filter(event)).map(|event| event["seq"].as_u64().unwrap()).collect()
+        };
+        let collect = |query: String, limit: u32| {
+            let server = &server;
+            async move {
+                let (mut seqs, mut after) = (Vec::new(), 0u64);
+                loop {
+                    let page = server.get(auditor, &format!("/v1/events?{query}&limit={limit}&after={after}")).await;
+                    assert_eq!(page.status, 200, "{query}: {}", page.body);
+                    let page = page.json();
+                    seqs.extend(page["events"].as_array().unwrap().iter().map(|event| event["seq"].as_u64().unwrap()));
+                    match page["next_after"].as_u64() {
+                        Some(next) => after = next,
+                        None => return seqs,
+                    }
+                }
+            }
+        };
+        let payments = by_filter(&|event| event["event_type"] == "cash_reinsertion_paid");
+        assert_eq!(payments.len(), 3);
+        for limit in [1, 2, 100] {
+            assert_eq!(collect("type=cash_reinsertion_paid".to_string(), limit).await, payments, "pages of {limit}");
+        }
+        let sahel = collect("programme=SAHEL".to_string(), 2).await;
+        let motuse = collect("programme=MOTUSE".to_string(), 100).await;
+        assert_eq!(sahel.len(), 3, "SAHEL's registration, commitment and allocation: {sahel:?}");
+        assert!(motuse.contains(&reversal) && motuse.contains(&2), "a programme's reversal and registration are its events: {motuse:?}");
+        let mut both: Vec<u64> = sahel.iter().chain(&motuse).copied().collect();
+        both.sort();
+        let donors = by_filter(&|event| event["event_type"] == "donor_registered");
+        let mut expected: Vec<u64> = (1..=head).filter(|seq| !donors.contains(seq)).collect();
+        expected.sort();
+        assert_eq!(both, expected, "every event but the donors' registrations belongs to one programme");
+        assert_eq!(collect("programme=MOTUSE&type=entry_reversed".to_string(), 10).await, vec![reversal]);
+        assert_eq!(collect("programme=SAHEL&type=cash_reinsertion_paid".to_string(), 10).await, Vec::<u64>::new());
+        for query in ["type=payment", "programme=not%20a%20code"] {
+            let answer = server.get(auditor, &format!("/v1/events?{query}")).await;
+            server.assert_refused(&answer, 400, head, query).await;
+        }
+        server.stop().await;
+    }
+}

@@ -172,7 +172,7 @@ pub struct InclusionQuery {
 }
 
 /// The programme a money event or a reversal is about, read from its payload.
-fn programme_of(event_type: &str, payload: &str) -> Option<String> {
+pub(crate) fn programme_of(event_type: &str, payload: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(payload).ok()?;
     let programme = match event_type {
         "entry_reversed" => value.pointer("/reversed/payload/programme"),

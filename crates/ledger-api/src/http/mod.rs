@@ -8,6 +8,7 @@ pub mod input;
 pub mod openapi;
 pub mod params;
 pub mod reads;
+pub mod registrations;
 pub mod writes;
 
 use std::net::SocketAddr;
@@ -51,8 +52,9 @@ pub struct AppState {
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/donors", post(writes::register_donor))
-        .route("/v1/programmes", post(writes::register_programme))
+        .route("/v1/donors", post(writes::register_donor).get(registrations::list_donors))
+        .route("/v1/programmes", post(writes::register_programme).get(registrations::list_programmes))
+        .route("/v1/programmes/{code}", get(registrations::programme))
         .route("/v1/commitments", post(writes::commit_funding))
         .route("/v1/receipts", post(writes::receive_funding))
         .route("/v1/allocations", post(writes::allocate_budget))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, reads, writes};
+use super::{audit, reads, registrations, writes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use super::{audit, reads, writes};
         writes::reverse_entry, writes::batch,
         reads::programme_balance, reads::donor_balance, reads::country_balance, reads::events, reads::verify,
         reads::trial_balance, reads::duplicates, reads::healthz,
+        registrations::list_programmes, registrations::programme, registrations::list_donors,
         audit::export, audit::checkpoint_public_key, audit::latest_checkpoint, audit::checkpoint_of_size,
         audit::inclusion_proof, audit::consistency_proof, openapi_json,
     ),

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::NaiveDate;
+use ledger_core::domain::events::EVENT_TYPES;
 use ledger_core::domain::{CountryCode, DonorCode, ProgrammeCode};
 use projections::balances::{self, CountryBalance, DonorBalance, ProgrammeBalance, TrialBalance};
 use serde::{Deserialize, Serialize};
@@ -151,6 +152,45 @@ pub struct EventsQuery {
     #[serde(default, deserialize_with = "params::limit::optional")]
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    /// Only events of this programme: its registration, its money events
+    /// and their reversals.
+    #[param(pattern = r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+    pub programme: Option<String>,
+    /// Only events of this type.
+    #[param(inline, value_type = Option<EventTypeName>)]
+    pub r#type: Option<String>,
+}
+
+/// The event types the ledger writes.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code, reason = "named for the OpenAPI description; the filter reads the text")]
+pub enum EventTypeName {
+    DonorRegistered,
+    ProgrammeRegistered,
+    FundingCommitted,
+    FundingReceived,
+    BudgetAllocated,
+    BudgetReallocated,
+    CashReinsertionPaid,
+    InKindGrantDelivered,
+    EntryReversed,
+}
+
+/// Events read, at most, to answer one filtered page: a page may come back
+/// with fewer events than `limit` (even none) and a `next_after` to go on from.
+pub const EVENTS_SCANNED_MAX: usize = 10_000;
+/// Events read per query while scanning for a filtered page.
+const SCAN_PAGE_EVENTS: i64 = 1_000;
+
+/// The programme an event is about: a programme's registration, a money
+/// event, or a reversal of one.
+fn programme_of_event(event_type: &str, payload: &str) -> Option<String> {
+    if event_type == "programme_registered" {
+        let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+        return value.get("code")?.as_str().map(str::to_string);
+    }
+    super::audit::programme_of(event_type, payload)
 }
 
 /// An event as stored, with its hashes.
@@ -173,7 +213,9 @@ pub struct EventView {
 #[derive(Serialize, ToSchema)]
 pub struct EventsPage {
     pub events: Vec<EventView>,
-    /// Pass as `after` for the next page; absent on the last page.
+    /// Pass as `after` for the next page; absent on the last page. A
+    /// filtered page reads at most 10,000 events, so it may hold fewer than
+    /// `limit` (even none) and still have a next page.
     pub next_after: Option<u64>,
 }
 
@@ -187,9 +229,51 @@ pub async fn events(
 ) -> Result<Json<EventsPage>, ApiError> {
     caller.require(&[Role::Auditor])?;
     let limit = query.limit.map_or(EVENTS_PAGE_DEFAULT, |limit| i64::try_from(limit).unwrap_or(EVENTS_PAGE_MAX));
-    let records = state.ledger.store.events_after(query.after.unwrap_or(0), limit).await?;
-    let full_page = i64::try_from(records.len()).unwrap_or(i64::MAX) == limit;
-    let next_after = if full_page { records.last().map(|record| record.seq) } else { None };
+    let programme = query.programme.as_deref().map(ProgrammeCode::parse).transpose()?;
+    if let Some(event_type) = &query.r#type {
+        if !EVENT_TYPES.iter().any(|(known, _)| known == event_type) {
+            let known: Vec<&str> = EVENT_TYPES.iter().map(|(known, _)| *known).collect();
+            return Err(ApiError::BadRequest(format!("type must be one of {}", known.join(", "))));
+        }
+    }
+    let after = query.after.unwrap_or(0);
+    let (records, next_after) = if programme.is_none() && query.r#type.is_none() {
+        let records = state.ledger.store.events_after(after, limit).await?;
+        let full_page = i64::try_from(records.len()).unwrap_or(i64::MAX) == limit;
+        let next_after = if full_page { records.last().map(|record| record.seq) } else { None };
+        (records, next_after)
+    } else {
+        let wanted = |record: &ledger_core::chain::EventRecord| {
+            query.r#type.as_ref().is_none_or(|event_type| &record.event_type == event_type)
+                && programme.as_ref().is_none_or(|programme| {
+                    programme_of_event(&record.event_type, &record.payload).as_deref() == Some(programme.as_str())
+                })
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let (mut matched, mut cursor, mut scanned) = (Vec::new(), after, 0usize);
+        let mut at_end = false;
+        'scan: while scanned < EVENTS_SCANNED_MAX {
+            let page = state.ledger.store.events_after(cursor, SCAN_PAGE_EVENTS).await?;
+            if page.is_empty() {
+                at_end = true;
+                break;
+            }
+            for record in page {
+                cursor = record.seq;
+                scanned += 1;
+                if wanted(&record) {
+                    matched.push(record);
+                    if matched.len() == limit {
+                        break 'scan;
+                    }
+                }
+                if scanned == EVENTS_SCANNED_MAX {
+                    break 'scan;
+                }
+            }
+        }
+        (matched, (!at_end).then_some(cursor))
+    };
     let events = records
         .into_iter()
         .map(|record| EventView {
