@@ -25,18 +25,19 @@ use super::error::ApiError;
 use crate::tokens::Role;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AsOf {
     /// The figures just after this seq, folded from the events; at most the
     /// ledger's last seq. Not for donor tokens. Not with `as_of`.
     #[serde(default, deserialize_with = "super::params::as_of_seq::optional")]
-    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    #[param(required = false, value_type = u64, minimum = 0, maximum = 9223372036854775807_i64)]
     pub as_of_seq: Option<u64>,
     /// The figures at the end of this UTC day, folded from the events; at
     /// most today (for a donor, at most yesterday, which is the default).
     /// Not with `as_of_seq`.
     #[serde(default, deserialize_with = "super::params::as_of")]
-    #[param(value_type = Option<String>, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[param(required = false, value_type = String, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub as_of: Option<NaiveDate>,
 }
 

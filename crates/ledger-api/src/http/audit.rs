@@ -52,11 +52,12 @@ impl From<AuditError> for ApiError {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// Events with seq greater than this (0, the default, exports the whole chain).
     #[serde(default, deserialize_with = "params::after::optional")]
-    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    #[param(required = false, value_type = u64, minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: Option<u64>,
 }
 
@@ -159,6 +160,7 @@ pub async fn checkpoint_of_size(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
     /// The event to prove.
@@ -167,7 +169,7 @@ pub struct InclusionQuery {
     pub seq: u64,
     /// The tree size (default: the whole chain); at least `seq`.
     #[serde(default, deserialize_with = "params::size::optional")]
-    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
+    #[param(required = false, value_type = u64, minimum = 1, maximum = 9223372036854775807_i64)]
     pub size: Option<u64>,
 }
 
@@ -232,6 +234,7 @@ pub async fn inclusion_proof(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     /// The older tree size, at least 1.

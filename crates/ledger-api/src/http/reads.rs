@@ -142,22 +142,23 @@ pub async fn country_balance(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Events with seq greater than this (0 for the first page).
     #[serde(default, deserialize_with = "params::after::optional")]
-    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    #[param(required = false, value_type = u64, minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: Option<u64>,
     /// Page size, 1 to 1000 (default 100).
     #[serde(default, deserialize_with = "params::limit::optional")]
-    #[param(minimum = 1, maximum = 1000)]
+    #[param(required = false, value_type = u64, minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// Only events of this programme: its registration, its money events
     /// and their reversals.
-    #[param(pattern = r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+    #[param(required = false, value_type = String, pattern = r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
     pub programme: Option<String>,
     /// Only events of this type.
-    #[param(inline, value_type = Option<EventTypeName>)]
+    #[param(required = false, inline, value_type = EventTypeName)]
     pub r#type: Option<String>,
 }
 
@@ -327,13 +328,14 @@ pub async fn trial_balance(State(state): State<AppState>, caller: Caller) -> Res
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DuplicatesQuery {
     /// Two disbursements from one programme to one returnee within this many
     /// days count as a duplicate (default 30; 0 looks only across programmes;
     /// at most 3660).
     #[serde(default, deserialize_with = "params::window_days::optional")]
-    #[param(minimum = 0, maximum = 3660)]
+    #[param(required = false, value_type = u64, minimum = 0, maximum = 3660)]
     pub window_days: Option<u64>,
 }
 

@@ -24,6 +24,8 @@ use crate::tokens::Role;
 pub const REQUEST_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Longest Idempotency-Key accepted.
 pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 200;
+/// An Idempotency-Key is visible ASCII, taken exactly as sent.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]+$";
 
 // Request bodies. Unknown fields are refused; amounts are decimal strings.
 // None of them derives Debug: a case id must never reach a log line.
@@ -387,7 +389,10 @@ fn idempotency_claim(
     body: &serde_json::Value,
 ) -> Result<Option<IdempotencyClaim>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = value.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".to_string()))?.trim();
+    let key = value.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".to_string()))?;
+    if !key.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest("Idempotency-Key must be visible ASCII, without spaces".to_string()));
+    }
     if key.is_empty() || key.len() > IDEMPOTENCY_KEY_CHARS_MAX {
         return Err(ApiError::BadRequest(format!("Idempotency-Key must have 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters")));
     }
