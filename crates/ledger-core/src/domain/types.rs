@@ -7,9 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
 
-/// Largest amount a single event may carry, in major units of its currency.
-/// Keeps every running total far from the `i64` range of minor units.
+/// Largest amount a single event may carry, in major units of its currency
+/// (at most 10^15 minor units; totals are bounded by `TOTAL_MINOR_UNITS_MAX`).
 pub const AMOUNT_MAJOR_UNITS_MAX: i64 = 1_000_000_000_000;
+/// Most any total the ledger keeps may hold, in minor units of its currency
+/// (a programme's commitments, a budget line's disbursements, what reached
+/// returnees in one local currency). A command that would take a total
+/// past it is refused; with it, sums and differences of totals stay far
+/// inside `i64`.
+pub const TOTAL_MINOR_UNITS_MAX: i64 = 1_000_000_000_000_000_000;
 /// Most decimals of an accepted currency: with `AMOUNT_MAJOR_UNITS_MAX`,
 /// an event carries at most 10^15 minor units.
 pub const CURRENCY_MINOR_UNITS_MAX: u32 = 3;
