@@ -500,7 +500,37 @@ fn free_text_is_trimmed_and_refused_when_too_long_or_holding_control_characters(
     let message = assert_invalid(ledger.when(&donor("x".repeat(501))), "name");
     assert!(message.contains("500"), "{message}");
     assert_invalid(ledger.when(&donor("bell\u{7}".to_string())), "name");
-    assert!(ledger.when(&donor("two\nlines".to_string())).is_ok(), "a line break is allowed");
+    assert_invalid(ledger.when(&donor("tab\there".to_string())), "name");
+}
+
+#[test]
+fn single_line_text_refuses_line_breaks_naming_the_rule() {
+    let ledger = given(&[]);
+    let donor =
+        |name: &str| Command::RegisterDonor { code: donor_code(DONOR), name: name.to_string(), kind: "national".to_string() };
+    for name in ["two\nlines", "two\r\nlines", "two\u{2028}lines", "two\u{2029}lines", "two\u{85}lines"] {
+        let message = assert_invalid(ledger.when(&donor(name)), "name");
+        assert_eq!(message, "must be one line: remove the line breaks", "{name:?}");
+    }
+}
+
+#[test]
+fn free_text_refuses_bidirectional_overrides_and_isolates() {
+    let mut ledger = given(&funded());
+    ledger.record(&pay_cash("10"));
+    for control in super::types::BIDI_CONTROLS {
+        let text = format!("paid twice{control} by mistake");
+        let reversal = Command::Reverse { seq: 5, reason: text.clone() };
+        let message = assert_invalid(ledger.when(&reversal), "reason");
+        assert!(message.contains("U+202A to U+202E, U+2066 to U+2069"), "{message}");
+        let mut grant = grant_to_returnee("1");
+        if let Command::DeliverInKind { description, .. } = &mut grant {
+            *description = text.clone();
+        }
+        assert_invalid(ledger.when(&grant), "description");
+    }
+    let arabic = Command::Reverse { seq: 5, reason: "دفع مرتين بالخطأ".to_string() };
+    assert!(ledger.when(&arabic).is_ok(), "right-to-left text without controls is accepted");
 }
 
 #[test]
