@@ -954,6 +954,49 @@ test_on_both_backends! {
 }
 
 test_on_both_backends! {
+    /// A case id written in full-width forms, with a Unicode hyphen or an
+    /// invisible space, is the same returnee as its ASCII form; one holding
+    /// a character case numbers are not made of, such as a right-to-left
+    /// override, is refused with 400 naming the rule.
+    async fn a_case_id_is_normalised_with_nfkc_and_restricted_to_the_characters_of_case_numbers(database: TestDatabase) {
+        let server = TestServer::start(&database).await;
+        small_programme(&server, "500.00").await;
+        server.register_programme("JI-NA", "EUR", &["MA"]).await;
+        server.commit_and_allocate("JI-NA", AMIF, "500.00", &[("MA", "500.00")]).await;
+        let officer = server.finance_officer.clone();
+        server.post_created(&officer, "/v1/payments/cash", &cash_body(AMIF_MA, "MA-2023-0042", "100.00", ("1090.00", "MAD"))).await;
+        let full_width = "ＭＡ－２０２３－００４２";
+        server.post_created(&officer, "/v1/payments/cash", &cash_body(("JI-NA", AMIF, "MA"), full_width, "80.00", ("872.00", "MAD"))).await;
+        let hyphen_and_invisible_space = "ma\u{2010}2023-\u{200B}0042";
+        server.post_created(&officer, "/v1/grants/in-kind", &in_kind_individual_body(AMIF_MA, hyphen_and_invisible_space, "50.00")).await;
+
+        let across = server.get(&officer, "/v1/duplicates?window_days=0").await.json();
+        let duplicates = across["duplicates"].as_array().unwrap();
+        assert_eq!(duplicates.len(), 1, "one returnee, assisted by two programmes: {across}");
+        assert_eq!(duplicates[0]["programmes"], json!(["JI-NA", MOTUSE]));
+        assert_eq!(duplicates[0]["assistance"].as_array().map(Vec::len), Some(3), "all three under one pseudonym: {across}");
+
+        let head = server.head_seq().await;
+        for case_id in ["MA\u{202E}1", "MA-\u{0661}\u{0662}", "MA#1"] {
+            let answer = server.post(&officer, "/v1/payments/cash", &cash_body(AMIF_MA, case_id, "1.00", ("1.00", "EUR"))).await;
+            server.assert_refused(&answer, 400, head, &format!("case id {:?}", case_id.escape_unicode().to_string())).await;
+            assert_eq!(
+                detail(&answer),
+                "case_id: may hold only letters A-Z, digits 0-9 and - / _ . (after Unicode NFKC normalisation)"
+            );
+        }
+        let reversal = json!({"seq": head, "reason": "entered \u{202E}twice"});
+        let answer = server.post(&officer, "/v1/reversals", &reversal).await;
+        server.assert_refused(&answer, 400, head, "a reason holding a right-to-left override").await;
+        assert!(detail(&answer).starts_with("reason: contains a bidirectional control"), "{}", answer.body);
+        let reversal = json!({"seq": head, "reason": "entered\ntwice"});
+        let answer = server.post(&officer, "/v1/reversals", &reversal).await;
+        server.assert_refused(&answer, 400, head, "a reason of two lines").await;
+        server.stop().await;
+    }
+}
+
+test_on_both_backends! {
     /// /openapi.json is an OpenAPI 3.1 document listing every path of the
     /// brief, and /healthz answers anyone.
     async fn the_openapi_document_lists_every_path_of_the_brief(database: TestDatabase) {

@@ -12,12 +12,22 @@ use std::path::{Path, PathBuf};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::domain::{BeneficiaryRef, DomainError};
 
 pub const KEY_BYTES: usize = 32;
 /// Longest case id accepted, in characters, after normalisation.
 pub const CASE_ID_CHARS_MAX: usize = 64;
+/// What a normalised case id may hold: the characters case numbers are
+/// made of. Said by every refusal of a case id for what it holds.
+pub const CASE_ID_RULE: &str = "may hold only letters A-Z, digits 0-9 and - / _ . (after Unicode NFKC normalisation)";
+/// Dashes read as '-' in a case id: U+2010 to U+2015 (hyphen to horizontal
+/// bar) and U+2212 (minus sign), which NFKC leaves as they are.
+const CASE_ID_DASHES: [char; 7] = ['\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}', '\u{2014}', '\u{2015}', '\u{2212}'];
+/// Invisible format characters dropped from a case id: soft hyphen,
+/// zero-width space, non-joiner and joiner, word joiner, byte order mark.
+const CASE_ID_INVISIBLE: [char; 6] = ['\u{00AD}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'];
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -240,19 +250,29 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-/// Normalises a case id: surrounding and inner whitespace removed, upper case.
-/// So " mar-2024 0012 " and "MAR-20240012" give the same beneficiary ref.
+/// Normalises a case id, so that one case number written two ways is one
+/// returnee: Unicode NFKC (full-width forms become ASCII), Unicode dashes
+/// read as '-', invisible format characters and all whitespace dropped,
+/// upper case. What is left must keep to `CASE_ID_RULE`. So
+/// " mar-2024 0012 ", "MAR-20240012" and "ＭＡＲ‐２０２４００１２" give the
+/// same beneficiary ref. A case id already in that form is unchanged, so
+/// its pseudonym is the one it always had.
 pub fn normalise_case_id(case_id: &str) -> Result<String, DomainError> {
-    let normalised: String =
-        case_id.chars().filter(|character| !character.is_whitespace()).flat_map(char::to_uppercase).collect();
+    let normalised: String = case_id
+        .nfkc()
+        .filter(|character| !character.is_whitespace() && !CASE_ID_INVISIBLE.contains(character))
+        .map(|character| if CASE_ID_DASHES.contains(&character) { '-' } else { character })
+        .flat_map(char::to_uppercase)
+        .collect();
     if normalised.is_empty() {
         return Err(DomainError::invalid("case_id", "must not be empty".to_string()));
     }
     if normalised.chars().count() > CASE_ID_CHARS_MAX {
         return Err(DomainError::invalid("case_id", format!("is longer than {CASE_ID_CHARS_MAX} characters")));
     }
-    if normalised.chars().any(char::is_control) {
-        return Err(DomainError::invalid("case_id", "contains control characters".to_string()));
+    let allowed = |byte: u8| byte.is_ascii_uppercase() || byte.is_ascii_digit() || matches!(byte, b'-' | b'/' | b'_' | b'.');
+    if !normalised.bytes().all(allowed) {
+        return Err(DomainError::invalid("case_id", CASE_ID_RULE.to_string()));
     }
     Ok(normalised)
 }
@@ -277,6 +297,63 @@ mod tests {
         assert_eq!(first, ring.pseudonymise("MAR-20240012").unwrap());
         assert_ne!(first, ring.pseudonymise("MAR-20240013").unwrap());
         assert!(!first.as_str().contains("MAR"));
+    }
+
+    /// Pseudonyms of case ids already stored never change: these are the
+    /// refs the ledger gave under the test key before case ids were
+    /// normalised with NFKC and restricted.
+    #[test]
+    fn ordinary_case_ids_keep_the_pseudonyms_they_always_had() {
+        let ring = ring();
+        let vectors = [
+            ("MA-RAB-2024-0017", "0cb60d885c94083a0d318ed8c4a8973fe2dd339ce931d58a0358811333456482"),
+            ("ng-los-2025-0042 ", "c5b17faabfb034ee4d3681b5faaaee5c3989812026c91e3352c24e95a4780e96"),
+            (" mar-2024 0012 ", "2c5d916dd23da8bd4938c29810105701701191465af3f9053a5549ea4d1a855a"),
+            ("SN/DKR/2023/118", "e58a92b0036e02936decad5c486a40cd3baeef397c0badcd1881e994d79bf426"),
+            ("tn_sfx.2022.7", "333b770af954f02f85cf291c25d289884613722e993c918ca63e2568d5b026c0"),
+            ("AF-KBL-0001", "767420f7c7a8045748b03d3fb6442e49f8159e9cda1ed8d5a8143b62d112ecb4"),
+        ];
+        for (case_id, expected) in vectors {
+            assert_eq!(ring.pseudonymise(case_id).unwrap().as_str(), expected, "{case_id:?}");
+        }
+    }
+
+    #[test]
+    fn a_case_id_written_with_other_unicode_forms_is_the_same_returnee() {
+        let ring = ring();
+        let ascii = ring.pseudonymise("MA-RAB-2024-0017").unwrap();
+        let written_otherwise = [
+            "ＭＡ－ＲＡＢ－２０２４－００１７",
+            "ma\u{2010}rab\u{2011}2024\u{2013}0017",
+            "MA\u{2212}RAB\u{2014}2024\u{2015}0017",
+            "MA-RAB-\u{200B}2024-00\u{200D}17\u{FEFF}",
+            "MA-\u{2060}RAB-20\u{00AD}24-0017",
+            "\u{3000}MA-RAB-2024-0017\u{00A0}",
+        ];
+        for case_id in written_otherwise {
+            assert_eq!(ring.pseudonymise(case_id).unwrap(), ascii, "{:?}", case_id.escape_unicode().to_string());
+        }
+        assert_eq!(normalise_case_id("ｔｎ／ｓｆｘ＿２０２２．７").unwrap(), "TN/SFX_2022.7");
+    }
+
+    #[test]
+    fn a_case_id_holding_other_characters_is_refused_naming_the_rule() {
+        let ring = ring();
+        for case_id in
+            ["MA\u{202E}1", "MA\u{2066}1\u{2069}", "MA-\u{0661}\u{0662}", "MA#1", "MA,1", "DÉPART-1", "MA\u{200E}1", "Ма-1"]
+        {
+            let error = ring.pseudonymise(case_id).unwrap_err();
+            assert_eq!(
+                error,
+                DomainError::invalid("case_id", CASE_ID_RULE.to_string()),
+                "{:?}",
+                case_id.escape_unicode().to_string()
+            );
+            assert_eq!(error.kind(), crate::domain::ErrorKind::Invalid);
+        }
+        let message = ring.pseudonymise("MA\u{202E}1").unwrap_err().to_string();
+        assert_eq!(message, "case_id: may hold only letters A-Z, digits 0-9 and - / _ . (after Unicode NFKC normalisation)");
+        assert!(ring.pseudonymise("\u{200B}\u{FEFF}").is_err(), "nothing but invisible characters is empty");
     }
 
     #[test]

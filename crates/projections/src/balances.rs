@@ -128,29 +128,41 @@ pub struct Figures {
     pub cash_position: String,
 }
 
+/// Sums of rows, in minor units. Each row's figure is within the ledger's
+/// limit, but a sum over programmes (a donor's totals per currency) need
+/// not be: sums are kept in `i128`, which no number of `i64` rows the
+/// ledger can hold overflows.
 #[derive(Clone, Copy, Debug, Default)]
 struct Totals {
-    committed: i64,
-    received: i64,
-    allocated: i64,
-    cash: i64,
-    in_kind: i64,
+    committed: i128,
+    received: i128,
+    allocated: i128,
+    cash: i128,
+    in_kind: i128,
 }
 
 impl Totals {
     fn add_funding(&mut self, row: &FundingRow) {
-        self.committed += row.committed;
-        self.received += row.received;
+        self.committed += i128::from(row.committed);
+        self.received += i128::from(row.received);
     }
 
     fn add_line(&mut self, row: &LineRow) {
-        self.allocated += row.allocated;
-        self.cash += row.disbursed_cash;
-        self.in_kind += row.disbursed_in_kind;
+        self.allocated += i128::from(row.allocated);
+        self.cash += i128::from(row.disbursed_cash);
+        self.in_kind += i128::from(row.disbursed_in_kind);
+    }
+
+    fn add(&mut self, other: &Totals) {
+        self.committed += other.committed;
+        self.received += other.received;
+        self.allocated += other.allocated;
+        self.cash += other.cash;
+        self.in_kind += other.in_kind;
     }
 
     fn figures(&self, currency: Currency) -> Figures {
-        let format = |minor| format_minor_units(minor, currency);
+        let format = |minor| format_sum(minor, currency);
         let disbursed = self.cash + self.in_kind;
         Figures {
             committed: format(self.committed),
@@ -162,6 +174,11 @@ impl Totals {
             cash_position: format(self.received - disbursed),
         }
     }
+}
+
+/// Formats a sum of minor units of `currency` at the currency's scale.
+fn format_sum(minor: i128, currency: Currency) -> String {
+    rust_decimal::Decimal::from_i128_with_scale(minor, currency.minor_units()).to_string()
 }
 
 /// A programme's budget lines in one country, all donors together.
@@ -512,14 +529,7 @@ fn donor_balance_from(
     let mut by_currency: BTreeMap<&str, Totals> = BTreeMap::new();
     let mut programmes = Vec::with_capacity(by_programme.len());
     for ((programme, currency), totals) in &by_programme {
-        let sum = by_currency.entry(currency).or_default();
-        sum.add_funding(&FundingRow { committed: totals.committed, received: totals.received, ..empty_funding() });
-        sum.add_line(&LineRow {
-            allocated: totals.allocated,
-            disbursed_cash: totals.cash,
-            disbursed_in_kind: totals.in_kind,
-            ..empty_line()
-        });
+        by_currency.entry(currency).or_default().add(totals);
         programmes.push(DonorProgrammeFigures {
             programme: programme.to_string(),
             currency: currency.to_string(),
@@ -533,29 +543,6 @@ fn donor_balance_from(
         })
         .collect::<Result<Vec<_>, BalanceError>>()?;
     Ok(DonorBalance { donor: donor.to_string(), programmes, totals_by_currency, as_of_seq, as_of: None })
-}
-
-fn empty_funding() -> FundingRow {
-    FundingRow {
-        programme: String::new(),
-        donor: String::new(),
-        currency: String::new(),
-        committed: 0,
-        received: 0,
-        allocated: 0,
-    }
-}
-
-fn empty_line() -> LineRow {
-    LineRow {
-        programme: String::new(),
-        donor: String::new(),
-        country: String::new(),
-        currency: String::new(),
-        allocated: 0,
-        disbursed_cash: 0,
-        disbursed_in_kind: 0,
-    }
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema, PartialEq, Eq)]
@@ -637,7 +624,7 @@ pub async fn country_balance(store: &Store, country: &str) -> Result<CountryBala
     let mut programmes: BTreeMap<String, CountryProgrammeFigures> = BTreeMap::new();
     for line in &lines {
         let money = currency_of(&line.currency)?;
-        let format = |minor| format_minor_units(minor, money);
+        let format = |minor| format_sum(minor, money);
         let entry = programmes.entry(line.programme.clone()).or_insert_with(|| CountryProgrammeFigures {
             programme: line.programme.clone(),
             currency: line.currency.clone(),
@@ -649,16 +636,13 @@ pub async fn country_balance(store: &Store, country: &str) -> Result<CountryBala
             beneficiaries_reached: reach.get(&format!("programme-country:{}:{country}", line.programme)).copied().unwrap_or(0),
             splits: Vec::new(),
         });
-        let disbursed = line.disbursed_cash + line.disbursed_in_kind;
+        let (allocated, cash, in_kind) =
+            (i128::from(line.allocated), i128::from(line.disbursed_cash), i128::from(line.disbursed_in_kind));
         entry.by_donor.push(CountryDonorFigures {
             donor: line.donor.clone(),
-            allocated: format(line.allocated),
-            disbursed: Disbursed {
-                cash: format(line.disbursed_cash),
-                in_kind: format(line.disbursed_in_kind),
-                total: format(disbursed),
-            },
-            available: format(line.allocated - disbursed),
+            allocated: format(allocated),
+            disbursed: Disbursed { cash: format(cash), in_kind: format(in_kind), total: format(cash + in_kind) },
+            available: format(allocated - cash - in_kind),
         });
     }
     for entry in programmes.values_mut() {
@@ -670,10 +654,10 @@ pub async fn country_balance(store: &Store, country: &str) -> Result<CountryBala
         let figures = totals.figures(money);
         (entry.allocated, entry.disbursed, entry.available) = (figures.allocated, figures.disbursed, figures.available);
     }
-    let mut all_local: BTreeMap<String, i64> = BTreeMap::new();
+    let mut all_local: BTreeMap<String, i128> = BTreeMap::new();
     for row in &local_rows {
         let (programme, currency, amount): (String, String, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        *all_local.entry(currency.clone()).or_default() += amount;
+        *all_local.entry(currency.clone()).or_default() += i128::from(amount);
         if let Some(entry) = programmes.get_mut(&programme) {
             entry.local_currency_paid.push(LocalAmount { amount: format_minor_units(amount, currency_of(&currency)?), currency });
         }
@@ -692,7 +676,7 @@ pub async fn country_balance(store: &Store, country: &str) -> Result<CountryBala
     }
     let local_currency_paid = all_local
         .into_iter()
-        .map(|(currency, amount)| Ok(LocalAmount { amount: format_minor_units(amount, currency_of(&currency)?), currency }))
+        .map(|(currency, amount)| Ok(LocalAmount { amount: format_sum(amount, currency_of(&currency)?), currency }))
         .collect::<Result<Vec<_>, BalanceError>>()?;
     Ok(CountryBalance {
         country: country.to_string(),

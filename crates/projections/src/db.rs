@@ -315,6 +315,12 @@ pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::E
         let line = BudgetLine { allocated: row.try_get(3)?, disbursed_cash: row.try_get(4)?, disbursed_in_kind: row.try_get(5)? };
         state.lines.insert(key, line);
     }
+    state.total_programmes().map_err(corrupt)?;
+    for row in sqlx::query("SELECT programme, country, currency, amount FROM local_paid").fetch_all(&mut *connection).await? {
+        let country = CountryCode::parse(&row.try_get::<String, _>(1)?).map_err(|error| corrupt(error.to_string()))?;
+        let currency = Currency::parse(&row.try_get::<String, _>(2)?).map_err(|error| corrupt(error.to_string()))?;
+        state.local_paid.insert((parse_programme(&row, 0)?, country, currency), row.try_get(3)?);
+    }
     for row in sqlx::query("SELECT reversed_seq FROM reversals").fetch_all(&mut *connection).await? {
         let seq: i64 = row.try_get(0)?;
         state.reversed.insert(u64::try_from(seq).map_err(|_| corrupt("negative seq in reversals".to_string()))?);

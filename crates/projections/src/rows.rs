@@ -178,7 +178,12 @@ impl Changes {
             Entry::Occupied(mut occupied) => {
                 for ((slot, new), (_, merge)) in occupied.get_mut().iter_mut().zip(values).zip(table.values) {
                     match (merge, &mut *slot, new) {
-                        (Merge::Add, Value::Int(total), Value::Int(delta)) => *total += delta,
+                        // The decision keeps every total within
+                        // TOTAL_MINOR_UNITS_MAX, so a sum past i64 means
+                        // events this ledger did not decide.
+                        (Merge::Add, Value::Int(total), Value::Int(delta)) => {
+                            *total = total.checked_add(delta).expect("projection totals stay within i64");
+                        }
                         (_, slot, new) => *slot = new,
                     }
                 }

@@ -11,7 +11,8 @@ use super::events::{
 };
 use super::state::{BudgetLineKey, ProgrammeInfo, State, money_text};
 use super::types::{
-    BeneficiaryRef, CountryCode, Currency, Dimension, DonorCode, Level, Money, PaymentMethod, ProgrammeCode, Seq, parse_text,
+    BeneficiaryRef, CountryCode, Currency, Dimension, DonorCode, Level, Money, PaymentMethod, ProgrammeCode, Seq,
+    TOTAL_MINOR_UNITS_MAX, parse_text,
 };
 
 /// Most countries a programme may list.
@@ -135,6 +136,26 @@ impl Command {
 
 /// Decides one command. `target` must be given for `Command::Reverse`.
 pub fn decide(state: &State, command: &Command, target: Option<&ReversalTarget>) -> Result<EventBody, DomainError> {
+    let body = decide_rules(state, command, target)?;
+    check_totals(state, &body)?;
+    Ok(body)
+}
+
+/// Refuses an event that would take a total the ledger keeps past
+/// `TOTAL_MINOR_UNITS_MAX`, naming the total and the limit in its currency.
+fn check_totals(state: &State, body: &EventBody) -> Result<(), DomainError> {
+    match state.total_past_limit(body) {
+        None => Ok(()),
+        Some(change) => Err(DomainError::TotalPastLimit {
+            total: change.total.to_string(),
+            requested: money_text(change.minor, change.currency),
+            limit: money_text(TOTAL_MINOR_UNITS_MAX, change.currency),
+            currency: change.currency.code(),
+        }),
+    }
+}
+
+fn decide_rules(state: &State, command: &Command, target: Option<&ReversalTarget>) -> Result<EventBody, DomainError> {
     match command {
         Command::RegisterDonor { code, name, kind } => register_donor(state, code, name, kind),
         Command::RegisterProgramme { code, name, currency, countries, implementer, starts_on, ends_on } => {

@@ -46,6 +46,8 @@ pub enum DomainError {
     NotReversible { seq: Seq, event_type: String },
     #[error("seq {seq} was already reversed")]
     AlreadyReversed { seq: Seq },
+    #[error("{requested} {currency} would take {total} past the most the ledger can hold, {limit} {currency}")]
+    TotalPastLimit { total: String, requested: Decimal, limit: Decimal, currency: &'static str },
 }
 
 /// The broad class of a refusal.
@@ -75,7 +77,8 @@ impl DomainError {
             | DomainError::OverSpending { .. }
             | DomainError::ReversalWouldGoNegative { .. }
             | DomainError::NotReversible { .. }
-            | DomainError::AlreadyReversed { .. } => ErrorKind::MoneyRule,
+            | DomainError::AlreadyReversed { .. }
+            | DomainError::TotalPastLimit { .. } => ErrorKind::MoneyRule,
         }
     }
 }

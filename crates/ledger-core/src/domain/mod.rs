@@ -11,7 +11,7 @@ pub mod types;
 pub use decide::{Command, Recipient, ReversalTarget, decide};
 pub use error::{DomainError, ErrorKind};
 pub use events::{EventBody, MoneyEntry};
-pub use state::{BudgetLine, BudgetLineKey, Funding, State};
+pub use state::{BudgetLine, BudgetLineKey, Funding, ProgrammeTotals, State, Total, TotalChange};
 pub use types::{BeneficiaryRef, CountryCode, Currency, DonorCode, Money, ProgrammeCode, Seq};
 
 #[cfg(test)]

@@ -1,11 +1,16 @@
 //! What the decision logic needs to know: registered donors and programmes,
 //! the funding of each (programme, donor) and each budget line, in minor
 //! units of the programme's currency. Folded from events by `apply`.
+//!
+//! Every total kept here is one the projections keep too (or bounds one
+//! they keep); each is changed with checked arithmetic, and `decide`
+//! refuses a command that would take one past `TOTAL_MINOR_UNITS_MAX`
+//! (`State::total_past_limit`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::events::{EventBody, MoneyEntry};
-use super::types::{CountryCode, Currency, DonorCode, Money, ProgrammeCode, Seq, to_minor_units};
+use super::types::{CountryCode, Currency, DonorCode, Money, ProgrammeCode, Seq, TOTAL_MINOR_UNITS_MAX, to_minor_units};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgrammeInfo {
@@ -25,6 +30,105 @@ pub struct Funding {
 impl Funding {
     pub fn unallocated(&self) -> i64 {
         self.committed - self.allocated
+    }
+}
+
+/// One programme's totals, all donors and countries together, in minor units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProgrammeTotals {
+    pub committed: i64,
+    pub received: i64,
+    pub allocated: i64,
+    /// Cash payments and in-kind grants.
+    pub disbursed: i64,
+}
+
+/// One total the ledger keeps, in minor units.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Total {
+    ProgrammeCommitted(ProgrammeCode),
+    ProgrammeReceived(ProgrammeCode),
+    ProgrammeAllocated(ProgrammeCode),
+    ProgrammeDisbursed(ProgrammeCode),
+    FundingCommitted(ProgrammeCode, DonorCode),
+    FundingReceived(ProgrammeCode, DonorCode),
+    FundingAllocated(ProgrammeCode, DonorCode),
+    LineAllocated(BudgetLineKey),
+    LineDisbursedCash(BudgetLineKey),
+    LineDisbursedInKind(BudgetLineKey),
+    /// What a programme's cash payments in one country delivered in one
+    /// local currency.
+    LocalPaid(ProgrammeCode, CountryCode, Currency),
+}
+
+impl std::fmt::Display for Total {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Total::ProgrammeCommitted(programme) => write!(formatter, "the committed total of programme {programme}"),
+            Total::ProgrammeReceived(programme) => write!(formatter, "the received total of programme {programme}"),
+            Total::ProgrammeAllocated(programme) => write!(formatter, "the allocated total of programme {programme}"),
+            Total::ProgrammeDisbursed(programme) => write!(formatter, "the disbursed total of programme {programme}"),
+            Total::FundingCommitted(programme, donor) => write!(formatter, "the commitments of {donor} to {programme}"),
+            Total::FundingReceived(programme, donor) => write!(formatter, "the receipts from {donor} for {programme}"),
+            Total::FundingAllocated(programme, donor) => write!(formatter, "the allocations of {donor} to {programme}"),
+            Total::LineAllocated(key) => write!(formatter, "the allocations of budget line {key}"),
+            Total::LineDisbursedCash(key) => write!(formatter, "the cash paid from budget line {key}"),
+            Total::LineDisbursedInKind(key) => write!(formatter, "the in-kind grants of budget line {key}"),
+            Total::LocalPaid(programme, country, currency) => {
+                write!(formatter, "the {currency} paid in {country} by programme {programme}")
+            }
+        }
+    }
+}
+
+/// How one money entry changes one total.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TotalChange {
+    pub total: Total,
+    pub currency: Currency,
+    /// Minor units; negative when the total goes down.
+    pub minor: i64,
+}
+
+/// The totals a money entry changes (`sign` -1 for its reversal). The
+/// programme's totals come first: they are the largest.
+fn total_changes(entry: &MoneyEntry, sign: i64) -> Vec<TotalChange> {
+    let (amount, currency) = entry.amount();
+    let minor = sign * to_minor_units(amount, currency);
+    let (programme, donor) = (entry.programme().clone(), entry.donor().clone());
+    let line = |country: CountryCode| BudgetLineKey { programme: programme.clone(), donor: donor.clone(), country };
+    let change = |total: Total, minor: i64| TotalChange { total, currency, minor };
+    match entry {
+        MoneyEntry::FundingCommitted(_) => vec![
+            change(Total::ProgrammeCommitted(programme.clone()), minor),
+            change(Total::FundingCommitted(programme.clone(), donor.clone()), minor),
+        ],
+        MoneyEntry::FundingReceived(_) => vec![
+            change(Total::ProgrammeReceived(programme.clone()), minor),
+            change(Total::FundingReceived(programme.clone(), donor.clone()), minor),
+        ],
+        MoneyEntry::BudgetAllocated(event) => vec![
+            change(Total::ProgrammeAllocated(programme.clone()), minor),
+            change(Total::FundingAllocated(programme.clone(), donor.clone()), minor),
+            change(Total::LineAllocated(line(event.country)), minor),
+        ],
+        MoneyEntry::BudgetReallocated(event) => vec![
+            change(Total::LineAllocated(line(event.from_country)), -minor),
+            change(Total::LineAllocated(line(event.to_country)), minor),
+        ],
+        MoneyEntry::CashReinsertionPaid(event) => vec![
+            change(Total::ProgrammeDisbursed(programme.clone()), minor),
+            change(Total::LineDisbursedCash(line(event.country)), minor),
+            TotalChange {
+                total: Total::LocalPaid(programme.clone(), event.country, event.paid_currency),
+                currency: event.paid_currency,
+                minor: sign * to_minor_units(event.paid_amount, event.paid_currency),
+            },
+        ],
+        MoneyEntry::InKindGrantDelivered(event) => vec![
+            change(Total::ProgrammeDisbursed(programme.clone()), minor),
+            change(Total::LineDisbursedInKind(line(event.country)), minor),
+        ],
     }
 }
 
@@ -65,8 +169,11 @@ impl BudgetLine {
 pub struct State {
     pub donors: HashSet<DonorCode>,
     pub programmes: HashMap<ProgrammeCode, ProgrammeInfo>,
+    pub programme_totals: HashMap<ProgrammeCode, ProgrammeTotals>,
     pub funding: HashMap<(ProgrammeCode, DonorCode), Funding>,
     pub lines: HashMap<BudgetLineKey, BudgetLine>,
+    /// Minor units of each local currency paid per (programme, country).
+    pub local_paid: HashMap<(ProgrammeCode, CountryCode, Currency), i64>,
     pub reversed: HashSet<Seq>,
     /// The seq of the last event folded in (0 for an empty ledger).
     pub head_seq: Seq,
@@ -103,29 +210,88 @@ impl State {
 
     /// Applies a money entry's effect; `sign` is -1 for its reversal.
     fn apply_money(&mut self, entry: &MoneyEntry, sign: i64) {
-        let (amount, currency) = entry.amount();
-        let minor = sign * to_minor_units(amount, currency);
-        let funding_key = (entry.programme().clone(), entry.donor().clone());
-        let line_key =
-            |country: CountryCode| BudgetLineKey { programme: entry.programme().clone(), donor: entry.donor().clone(), country };
-        match entry {
-            MoneyEntry::FundingCommitted(_) => self.funding.entry(funding_key).or_default().committed += minor,
-            MoneyEntry::FundingReceived(_) => self.funding.entry(funding_key).or_default().received += minor,
-            MoneyEntry::BudgetAllocated(event) => {
-                self.funding.entry(funding_key).or_default().allocated += minor;
-                self.lines.entry(line_key(event.country)).or_default().allocated += minor;
-            }
-            MoneyEntry::BudgetReallocated(event) => {
-                self.lines.entry(line_key(event.from_country)).or_default().allocated -= minor;
-                self.lines.entry(line_key(event.to_country)).or_default().allocated += minor;
-            }
-            MoneyEntry::CashReinsertionPaid(event) => {
-                self.lines.entry(line_key(event.country)).or_default().disbursed_cash += minor;
-            }
-            MoneyEntry::InKindGrantDelivered(event) => {
-                self.lines.entry(line_key(event.country)).or_default().disbursed_in_kind += minor;
+        for change in total_changes(entry, sign) {
+            let slot = self.total_mut(&change.total);
+            *slot = slot.checked_add(change.minor).expect("decided entries keep every total within TOTAL_MINOR_UNITS_MAX");
+        }
+    }
+
+    /// The current value of a total.
+    pub fn total(&self, total: &Total) -> i64 {
+        let funding = |programme: &ProgrammeCode, donor: &DonorCode| self.funding(programme, donor);
+        let programme = |programme: &ProgrammeCode| self.programme_totals.get(programme).copied().unwrap_or_default();
+        match total {
+            Total::ProgrammeCommitted(code) => programme(code).committed,
+            Total::ProgrammeReceived(code) => programme(code).received,
+            Total::ProgrammeAllocated(code) => programme(code).allocated,
+            Total::ProgrammeDisbursed(code) => programme(code).disbursed,
+            Total::FundingCommitted(code, donor) => funding(code, donor).committed,
+            Total::FundingReceived(code, donor) => funding(code, donor).received,
+            Total::FundingAllocated(code, donor) => funding(code, donor).allocated,
+            Total::LineAllocated(key) => self.line(key).allocated,
+            Total::LineDisbursedCash(key) => self.line(key).disbursed_cash,
+            Total::LineDisbursedInKind(key) => self.line(key).disbursed_in_kind,
+            Total::LocalPaid(code, country, currency) => {
+                self.local_paid.get(&(code.clone(), *country, *currency)).copied().unwrap_or_default()
             }
         }
+    }
+
+    fn total_mut(&mut self, total: &Total) -> &mut i64 {
+        fn funding<'state>(state: &'state mut State, programme: &ProgrammeCode, donor: &DonorCode) -> &'state mut Funding {
+            state.funding.entry((programme.clone(), donor.clone())).or_default()
+        }
+        match total {
+            Total::ProgrammeCommitted(code) => &mut self.programme_totals.entry(code.clone()).or_default().committed,
+            Total::ProgrammeReceived(code) => &mut self.programme_totals.entry(code.clone()).or_default().received,
+            Total::ProgrammeAllocated(code) => &mut self.programme_totals.entry(code.clone()).or_default().allocated,
+            Total::ProgrammeDisbursed(code) => &mut self.programme_totals.entry(code.clone()).or_default().disbursed,
+            Total::FundingCommitted(code, donor) => &mut funding(self, code, donor).committed,
+            Total::FundingReceived(code, donor) => &mut funding(self, code, donor).received,
+            Total::FundingAllocated(code, donor) => &mut funding(self, code, donor).allocated,
+            Total::LineAllocated(key) => &mut self.lines.entry(key.clone()).or_default().allocated,
+            Total::LineDisbursedCash(key) => &mut self.lines.entry(key.clone()).or_default().disbursed_cash,
+            Total::LineDisbursedInKind(key) => &mut self.lines.entry(key.clone()).or_default().disbursed_in_kind,
+            Total::LocalPaid(code, country, currency) => self.local_paid.entry((code.clone(), *country, *currency)).or_default(),
+        }
+    }
+
+    /// The first total that folding in `body` would take past
+    /// `TOTAL_MINOR_UNITS_MAX`, if any.
+    pub fn total_past_limit(&self, body: &EventBody) -> Option<TotalChange> {
+        let changes = match body {
+            EventBody::Money(entry) => total_changes(entry, 1),
+            EventBody::EntryReversed(event) => total_changes(&event.reversed, -1),
+            EventBody::DonorRegistered(_) | EventBody::ProgrammeRegistered(_) => return None,
+        };
+        changes.into_iter().find(|change| {
+            change.minor > 0
+                && self.total(&change.total).checked_add(change.minor).is_none_or(|after| after > TOTAL_MINOR_UNITS_MAX)
+        })
+    }
+
+    /// Sets each programme's totals from its funding and budget lines (for
+    /// a state loaded from the projections rather than folded).
+    pub fn total_programmes(&mut self) -> Result<(), String> {
+        let overflow = |programme: &ProgrammeCode| format!("the totals of programme {programme} are past the ledger's limit");
+        let mut totals: HashMap<ProgrammeCode, ProgrammeTotals> = HashMap::new();
+        for ((programme, _), funding) in &self.funding {
+            let sum = totals.entry(programme.clone()).or_default();
+            let add = |total: i64, minor: i64| total.checked_add(minor).filter(|after| *after <= TOTAL_MINOR_UNITS_MAX);
+            sum.committed = add(sum.committed, funding.committed).ok_or_else(|| overflow(programme))?;
+            sum.received = add(sum.received, funding.received).ok_or_else(|| overflow(programme))?;
+            sum.allocated = add(sum.allocated, funding.allocated).ok_or_else(|| overflow(programme))?;
+        }
+        for (key, line) in &self.lines {
+            let sum = totals.entry(key.programme.clone()).or_default();
+            sum.disbursed = sum
+                .disbursed
+                .checked_add(line.disbursed())
+                .filter(|after| *after <= TOTAL_MINOR_UNITS_MAX)
+                .ok_or_else(|| overflow(&key.programme))?;
+        }
+        self.programme_totals = totals;
+        Ok(())
     }
 
     /// The money-rule invariants, asserted in tests and after loading.

@@ -314,12 +314,76 @@ fn every_refusal_has_the_kind_its_status_is_mapped_from() {
         ),
         (DomainError::NotReversible { seq: 1, event_type: text() }, ErrorKind::MoneyRule),
         (DomainError::AlreadyReversed { seq: 1 }, ErrorKind::MoneyRule),
+        (DomainError::TotalPastLimit { total: text(), requested: amount, limit: amount, currency: "EUR" }, ErrorKind::MoneyRule),
     ];
     for (error, kind) in cases {
         assert_eq!(error.kind(), kind, "{error:?}");
         let message = error.to_string();
         assert!(!message.ends_with('.'), "{message:?} ends with a period");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Totals
+// ---------------------------------------------------------------------------
+
+/// A TND programme (three decimals) committed one millime under the
+/// ledger's limit: the largest entry is 10^15 minor units.
+fn committed_just_under_the_limit() -> Ledger {
+    let mut ledger = given(&[register_donor(DONOR), register_programme_in("DINARS", "TND", &["TN"])]);
+    for _ in 0..999 {
+        ledger.record(&commit_to("DINARS", DONOR, "1000000000000.000"));
+    }
+    ledger.record(&commit_to("DINARS", DONOR, "999999999999.999"));
+    ledger
+}
+
+#[test]
+fn a_commitment_taking_the_programme_total_past_the_limit_is_refused_naming_the_limit() {
+    let ledger = committed_just_under_the_limit();
+    let refused = ledger.when(&commit_to("DINARS", DONOR, "0.002"));
+    let expected = DomainError::TotalPastLimit {
+        total: "the committed total of programme DINARS".to_string(),
+        requested: decimal("0.002"),
+        limit: decimal("1000000000000000.000"),
+        currency: "TND",
+    };
+    assert_eq!(refused, Err(expected.clone()));
+    assert_eq!(
+        expected.to_string(),
+        "0.002 TND would take the committed total of programme DINARS past the most the ledger can hold, 1000000000000000.000 TND"
+    );
+}
+
+#[test]
+fn a_commitment_taking_the_programme_total_up_to_the_limit_is_accepted() {
+    let mut ledger = committed_just_under_the_limit();
+    ledger.record(&commit_to("DINARS", DONOR, "0.001"));
+    let totals = ledger.state.programme_totals[&programme_code("DINARS")];
+    assert_eq!(totals.committed, super::types::TOTAL_MINOR_UNITS_MAX);
+    assert!(matches!(ledger.when(&commit_to("DINARS", DONOR, "0.001")), Err(DomainError::TotalPastLimit { .. })));
+}
+
+#[test]
+fn a_programme_total_sums_every_donor() {
+    let mut ledger = committed_just_under_the_limit();
+    ledger.record(&register_donor(OTHER_DONOR));
+    let refused = ledger.when(&commit_to("DINARS", OTHER_DONOR, "0.002"));
+    assert!(
+        matches!(&refused, Err(DomainError::TotalPastLimit { total, .. }) if total == "the committed total of programme DINARS"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn totals_loaded_from_funding_and_budget_lines_equal_the_folded_ones() {
+    let mut ledger = given(&with(funded(), [pay_cash("100"), grant_to_returnee("50"), receive("300")]));
+    let folded = ledger.state.programme_totals.clone();
+    ledger.state.programme_totals.clear();
+    ledger.state.total_programmes().unwrap();
+    assert_eq!(ledger.state.programme_totals, folded);
+    let totals = folded[&programme_code(PROGRAMME)];
+    assert_eq!((totals.committed, totals.received, totals.allocated, totals.disbursed), (100_000, 30_000, 50_000, 15_000));
 }
 
 // ---------------------------------------------------------------------------
@@ -436,7 +500,37 @@ fn free_text_is_trimmed_and_refused_when_too_long_or_holding_control_characters(
     let message = assert_invalid(ledger.when(&donor("x".repeat(501))), "name");
     assert!(message.contains("500"), "{message}");
     assert_invalid(ledger.when(&donor("bell\u{7}".to_string())), "name");
-    assert!(ledger.when(&donor("two\nlines".to_string())).is_ok(), "a line break is allowed");
+    assert_invalid(ledger.when(&donor("tab\there".to_string())), "name");
+}
+
+#[test]
+fn single_line_text_refuses_line_breaks_naming_the_rule() {
+    let ledger = given(&[]);
+    let donor =
+        |name: &str| Command::RegisterDonor { code: donor_code(DONOR), name: name.to_string(), kind: "national".to_string() };
+    for name in ["two\nlines", "two\r\nlines", "two\u{2028}lines", "two\u{2029}lines", "two\u{85}lines"] {
+        let message = assert_invalid(ledger.when(&donor(name)), "name");
+        assert_eq!(message, "must be one line: remove the line breaks", "{name:?}");
+    }
+}
+
+#[test]
+fn free_text_refuses_bidirectional_overrides_and_isolates() {
+    let mut ledger = given(&funded());
+    ledger.record(&pay_cash("10"));
+    for control in super::types::BIDI_CONTROLS {
+        let text = format!("paid twice{control} by mistake");
+        let reversal = Command::Reverse { seq: 5, reason: text.clone() };
+        let message = assert_invalid(ledger.when(&reversal), "reason");
+        assert!(message.contains("U+202A to U+202E, U+2066 to U+2069"), "{message}");
+        let mut grant = grant_to_returnee("1");
+        if let Command::DeliverInKind { description, .. } = &mut grant {
+            *description = text.clone();
+        }
+        assert_invalid(ledger.when(&grant), "description");
+    }
+    let arabic = Command::Reverse { seq: 5, reason: "دفع مرتين بالخطأ".to_string() };
+    assert!(ledger.when(&arabic).is_ok(), "right-to-left text without controls is accepted");
 }
 
 #[test]

@@ -7,9 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
 
-/// Largest amount a single event may carry, in major units of its currency.
-/// Keeps every running total far from the `i64` range of minor units.
+/// Largest amount a single event may carry, in major units of its currency
+/// (at most 10^15 minor units; totals are bounded by `TOTAL_MINOR_UNITS_MAX`).
 pub const AMOUNT_MAJOR_UNITS_MAX: i64 = 1_000_000_000_000;
+/// Most any total the ledger keeps may hold, in minor units of its currency
+/// (a programme's commitments, a budget line's disbursements, what reached
+/// returnees in one local currency). A command that would take a total
+/// past it is refused; with it, sums and differences of totals stay far
+/// inside `i64`.
+pub const TOTAL_MINOR_UNITS_MAX: i64 = 1_000_000_000_000_000_000;
 /// Most decimals of an accepted currency: with `AMOUNT_MAJOR_UNITS_MAX`,
 /// an event carries at most 10^15 minor units.
 pub const CURRENCY_MINOR_UNITS_MAX: u32 = 3;
@@ -244,7 +250,17 @@ macro_rules! code_type {
 code_type!(DonorCode, "donor");
 code_type!(ProgrammeCode, "programme");
 
-/// Validated free text: trimmed, non-empty, bounded, no control characters.
+/// Characters that reorder how the text around them is shown (embeddings,
+/// overrides and isolates: U+202A to U+202E, U+2066 to U+2069), so that
+/// what a reader sees is not what is stored.
+pub const BIDI_CONTROLS: [char; 9] =
+    ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'];
+
+/// Validated single-line free text (names, references, reasons,
+/// categories, descriptions): trimmed, non-empty, bounded, with no control
+/// character (line breaks and tabs included), no line or paragraph
+/// separator and no bidirectional control. No field of the ledger is
+/// multi-line.
 pub fn parse_text(field: &'static str, text: &str) -> Result<String, DomainError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -253,8 +269,19 @@ pub fn parse_text(field: &'static str, text: &str) -> Result<String, DomainError
     if trimmed.chars().count() > TEXT_CHARS_MAX {
         return Err(DomainError::invalid(field, format!("is longer than {TEXT_CHARS_MAX} characters")));
     }
-    if trimmed.chars().any(|character| character.is_control() && character != '\n') {
-        return Err(DomainError::invalid(field, "contains control characters".to_string()));
+    let line_break = |character: char| matches!(character, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}');
+    if trimmed.chars().any(line_break) {
+        return Err(DomainError::invalid(field, "must be one line: remove the line breaks".to_string()));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(DomainError::invalid(field, "contains control characters: remove them".to_string()));
+    }
+    if trimmed.chars().any(|character| BIDI_CONTROLS.contains(&character)) {
+        return Err(DomainError::invalid(
+            field,
+            "contains a bidirectional control (U+202A to U+202E, U+2066 to U+2069), which makes text read otherwise than it is stored: remove it"
+                .to_string(),
+        ));
     }
     Ok(trimmed.to_string())
 }

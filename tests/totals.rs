@@ -1,0 +1,149 @@
+//! Every total the ledger keeps stays within `TOTAL_MINOR_UNITS_MAX`: a
+//! command that would take one past it is refused and writes nothing, one
+//! that takes it up to the limit is accepted, and the balances, the trial
+//! balance and a rebuild still agree. On SQLite, a money column refuses a
+//! value that is not an integer.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use ledger_core::domain::DomainError;
+use ledger_core::domain::types::{AMOUNT_MAJOR_UNITS_MAX, TOTAL_MINOR_UNITS_MAX};
+use ledger_core::store::{Appender, Backend, UnitOutcome};
+
+const PROGRAMME: &str = "DINARS";
+const DONOR: &str = "EU-EUTF";
+/// The largest amount one entry may carry, in TND (three decimals):
+/// 10^15 minor units, so a thousand of them reach the limit.
+const LARGEST_TND: &str = "1000000000000.000";
+
+/// How many of the largest entries make up the limit.
+fn entries_to_the_limit(minor_units_per_entry: i64) -> usize {
+    usize::try_from(TOTAL_MINOR_UNITS_MAX / minor_units_per_entry).expect("a few entries")
+}
+
+async fn appender_with_programme(ledger: &ledger_api::config::Ledger, currency: &str) -> Appender {
+    let mut appender = ledger.appender();
+    append_all(&mut appender, vec![register_donor(DONOR), register_programme(PROGRAMME, currency, &["TN"])]).await;
+    appender
+}
+
+/// Appends `count` copies of `command`, several to a call.
+async fn append_copies(appender: &mut Appender, command: ledger_core::domain::Command, count: usize) {
+    let mut left = count;
+    while left > 0 {
+        let now = left.min(250);
+        append_all(appender, vec![command.clone(); now]).await;
+        left -= now;
+    }
+}
+
+/// Asserts that `command` is refused for taking a total past the limit,
+/// names `total` and the limit in `currency`, and leaves no trace.
+async fn assert_refused_past_the_limit(
+    ledger: &ledger_api::config::Ledger,
+    appender: &mut Appender,
+    command: ledger_core::domain::Command,
+    (total, limit_text): (&str, &str),
+) {
+    let before = snapshot(&ledger.store).await;
+    match append_one(appender, command).await {
+        UnitOutcome::Refused { error: error @ DomainError::TotalPastLimit { .. }, .. } => {
+            let message = error.to_string();
+            assert!(message.contains(total), "{message:?} names {total:?}");
+            assert!(
+                message.contains(&format!("past the most the ledger can hold, {limit_text}")),
+                "{message:?} names the limit {limit_text:?}"
+            );
+        }
+        other => panic!("expected a refusal past the limit, got {other:?}"),
+    }
+    assert_eq!(snapshot(&ledger.store).await, before, "a refused command writes nothing");
+}
+
+async fn assert_books_agree(ledger: &ledger_api::config::Ledger) {
+    let trial = projections::balances::trial_balance(&ledger.store).await.expect("the trial balance");
+    assert!(trial.balanced, "the trial balance is zero: {trial:?}");
+    assert_projections_equal_a_rebuild(&ledger.store).await;
+    assert_chain_valid(&ledger.store, &ledger.keys).await;
+}
+
+async fn commitments_stop_at_the_limit(database: TestDatabase) {
+    let ledger = database.open().await;
+    let mut appender = appender_with_programme(&ledger, "TND").await;
+    let entries = entries_to_the_limit(AMOUNT_MAJOR_UNITS_MAX * 1_000);
+    append_copies(&mut appender, commit(PROGRAMME, DONOR, LARGEST_TND), entries - 1).await;
+    // One millime under the limit, then the last millime.
+    append_ok(&mut appender, commit(PROGRAMME, DONOR, "999999999999.999")).await;
+    let limit = ("the committed total of programme DINARS", "1000000000000000.000 TND");
+    assert_refused_past_the_limit(&ledger, &mut appender, commit(PROGRAMME, DONOR, "0.002"), limit).await;
+    append_ok(&mut appender, commit(PROGRAMME, DONOR, "0.001")).await;
+    assert_refused_past_the_limit(&ledger, &mut appender, commit(PROGRAMME, DONOR, "0.001"), limit).await;
+    assert_refused_past_the_limit(&ledger, &mut appender, commit(PROGRAMME, DONOR, LARGEST_TND), limit).await;
+
+    let balance = projections::balances::programme_balance(&ledger.store, PROGRAMME).await.expect("the balance");
+    assert_eq!(balance.figures.committed, "1000000000000000.000");
+    assert_eq!(balance.figures.unallocated, "1000000000000000.000");
+    assert_books_agree(&ledger).await;
+}
+on_both_backends!(commitments_stop_at_the_limit);
+
+async fn receipts_stop_at_the_limit(database: TestDatabase) {
+    let ledger = database.open().await;
+    let mut appender = appender_with_programme(&ledger, "TND").await;
+    let entries = entries_to_the_limit(AMOUNT_MAJOR_UNITS_MAX * 1_000);
+    append_copies(&mut appender, receive(PROGRAMME, DONOR, LARGEST_TND), entries).await;
+    let limit = ("the received total of programme DINARS", "1000000000000000.000 TND");
+    assert_refused_past_the_limit(&ledger, &mut appender, receive(PROGRAMME, DONOR, "0.001"), limit).await;
+
+    let balance = projections::balances::programme_balance(&ledger.store, PROGRAMME).await.expect("the balance");
+    assert_eq!(balance.figures.received, "1000000000000000.000");
+    assert_eq!(balance.figures.cash_position, "1000000000000000.000");
+    assert_books_agree(&ledger).await;
+}
+on_both_backends!(receipts_stop_at_the_limit);
+
+/// What cash payments delivered in one local currency is a total too: one
+/// euro charged may be paid as the largest amount of dinars of Kuwait.
+async fn local_currency_paid_stops_at_the_limit(database: TestDatabase) {
+    let ledger = database.open().await;
+    let mut appender = appender_with_programme(&ledger, "EUR").await;
+    let entries = entries_to_the_limit(AMOUNT_MAJOR_UNITS_MAX * 1_000);
+    let funds = format!("{}.00", entries + 1);
+    append_all(&mut appender, vec![commit(PROGRAMME, DONOR, &funds), allocate(PROGRAMME, DONOR, "TN", &funds)]).await;
+    let payment = |paid: &str| pay_cash_local(&ledger.keys, (PROGRAMME, DONOR, "TN"), "TN-2024-0001", "1.00", (paid, "KWD"));
+    append_copies(&mut appender, payment(LARGEST_TND), entries).await;
+    let limit = ("the KWD paid in TN by programme DINARS", "1000000000000000.000 KWD");
+    assert_refused_past_the_limit(&ledger, &mut appender, payment("0.001"), limit).await;
+    assert_books_agree(&ledger).await;
+}
+on_both_backends!(local_currency_paid_stops_at_the_limit);
+
+/// A money column of a SQLite table holds integers only: a float, or the
+/// float SQLite makes of an integer sum past 64 bits, is refused.
+async fn a_money_column_refuses_a_value_that_is_not_an_integer(database: TestDatabase) {
+    let ledger = database.open().await;
+    if database.backend != Backend::Sqlite {
+        // PostgreSQL's BIGINT refuses both already.
+        return;
+    }
+    let mut appender = appender_with_programme(&ledger, "EUR").await;
+    append_ok(&mut appender, commit(PROGRAMME, DONOR, "10.00")).await;
+    let pool = ledger.store.pool();
+    let real = sqlx::query(
+        "INSERT INTO funding (programme, donor, currency, committed, received, allocated) VALUES ('OTHER', 'BMZ', 'EUR', 1.5, 0, 0)",
+    )
+    .execute(pool)
+    .await;
+    assert!(real.is_err(), "a REAL in a money column is refused");
+    let overflow = sqlx::query("UPDATE funding SET committed = committed + 9223372036854775807").execute(pool).await;
+    assert!(overflow.is_err(), "an integer sum past 64 bits is refused");
+    let in_account_balances =
+        sqlx::query("INSERT INTO account_balances (account, currency, balance) VALUES ('bank:OTHER', 'EUR', 2.5)")
+            .execute(pool)
+            .await;
+    assert!(in_account_balances.is_err(), "a REAL balance is refused");
+    assert_projections_equal_a_rebuild(&ledger.store).await;
+}
+on_both_backends!(a_money_column_refuses_a_value_that_is_not_an_integer);
