@@ -257,7 +257,15 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// " mar-2024 0012 ", "MAR-20240012" and "ＭＡＲ‐２０２４００１２" give the
 /// same beneficiary ref. A case id already in that form is unchanged, so
 /// its pseudonym is the one it always had.
+///
+/// Each character sent must on its own become one allowed character or
+/// nothing, and lie in the Basic Multilingual Plane: a ligature or a sharp s
+/// that would become two letters is refused rather than guessed at, and
+/// the characters accepted are exactly those of [`case_id_pattern`].
 pub fn normalise_case_id(case_id: &str) -> Result<String, DomainError> {
+    if case_id.chars().any(|character| case_id_character(character).is_none()) {
+        return Err(DomainError::invalid("case_id", CASE_ID_RULE.to_string()));
+    }
     let normalised: String = case_id
         .nfkc()
         .filter(|character| !character.is_whitespace() && !CASE_ID_INVISIBLE.contains(character))
@@ -270,11 +278,76 @@ pub fn normalise_case_id(case_id: &str) -> Result<String, DomainError> {
     if normalised.chars().count() > CASE_ID_CHARS_MAX {
         return Err(DomainError::invalid("case_id", format!("is longer than {CASE_ID_CHARS_MAX} characters")));
     }
-    let allowed = |byte: u8| byte.is_ascii_uppercase() || byte.is_ascii_digit() || matches!(byte, b'-' | b'/' | b'_' | b'.');
-    if !normalised.bytes().all(allowed) {
+    if !normalised.bytes().all(is_case_id_byte) {
         return Err(DomainError::invalid("case_id", CASE_ID_RULE.to_string()));
     }
     Ok(normalised)
+}
+
+fn is_case_id_byte(byte: u8) -> bool {
+    byte.is_ascii_uppercase() || byte.is_ascii_digit() || matches!(byte, b'-' | b'/' | b'_' | b'.')
+}
+
+/// What one character of a case id becomes on its own: `Some(None)`
+/// (dropped: a space or an invisible format character), `Some(Some(c))`
+/// (one allowed character), or `None` (refused).
+fn case_id_character(character: char) -> Option<Option<char>> {
+    if u32::from(character) > 0xFFFF {
+        return None;
+    }
+    let mut becomes = std::iter::once(character)
+        .nfkc()
+        .filter(|character| !character.is_whitespace() && !CASE_ID_INVISIBLE.contains(character))
+        .map(|character| if CASE_ID_DASHES.contains(&character) { '-' } else { character })
+        .flat_map(char::to_uppercase);
+    let Some(first) = becomes.next() else { return Some(None) };
+    let single = becomes.next().is_none();
+    (single && u8::try_from(first).is_ok_and(is_case_id_byte)).then_some(Some(first))
+}
+
+/// The case ids [`normalise_case_id`] accepts, as an ECMA-262 regular
+/// expression for the OpenAPI description: characters that are dropped,
+/// then at least one that stays, then any of both. (The length limit
+/// applies after normalisation.)
+pub fn case_id_pattern() -> String {
+    let (mut dropped, mut kept) = (Vec::new(), Vec::new());
+    for code in 0..=0xFFFFu32 {
+        let Some(character) = char::from_u32(code) else { continue };
+        match case_id_character(character) {
+            Some(None) => dropped.push(code),
+            Some(Some(_)) => kept.push(code),
+            None => {}
+        }
+    }
+    let both: Vec<u32> = {
+        let mut both = [dropped.clone(), kept.clone()].concat();
+        both.sort_unstable();
+        both
+    };
+    let (dropped, kept, both) = (character_class(&dropped), character_class(&kept), character_class(&both));
+    format!("^{dropped}*{kept}{both}*$")
+}
+
+/// `[\uXXXX-\uYYYY...]` for sorted code points.
+fn character_class(codes: &[u32]) -> String {
+    let mut class = String::from("[");
+    let mut index = 0;
+    while index < codes.len() {
+        let start = codes[index];
+        let mut end = start;
+        while index + 1 < codes.len() && codes[index + 1] == end + 1 {
+            index += 1;
+            end = codes[index];
+        }
+        if end == start {
+            class.push_str(&format!("\\u{start:04x}"));
+        } else {
+            class.push_str(&format!("\\u{start:04x}-\\u{end:04x}"));
+        }
+        index += 1;
+    }
+    class.push(']');
+    class
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ pub async fn resolve(state: &AppState, role: Role, as_of: &AsOf) -> Result<Point
 async fn resolve_on(state: &AppState, role: Role, as_of: &AsOf, today: NaiveDate) -> Result<Point, ApiError> {
     let yesterday = today.pred_opt().unwrap_or(today);
     match (as_of.as_of_seq, as_of.as_of) {
-        (Some(_), Some(_)) => Err(ApiError::BadRequest("give as_of_seq or as_of, not both".to_string())),
+        (Some(_), Some(_)) => Err(ApiError::Inconsistent("give as_of_seq or as_of, not both".to_string())),
         (Some(_), None) if role == Role::Donor => Err(ApiError::Forbidden(
             "donor tokens see figures as of the end of a closed UTC day: use as_of=YYYY-MM-DD (at most yesterday), not as_of_seq"
                 .to_string(),

@@ -44,6 +44,9 @@ impl From<AuditError> for ApiError {
             AuditError::Request(
                 request @ (ProofRequestError::NoSuchEvent { .. } | ProofRequestError::SizeBeyondChain { .. }),
             ) => ApiError::NotFound(request.to_string()),
+            AuditError::Request(
+                request @ (ProofRequestError::SeqBeyondSize { .. } | ProofRequestError::BadRange { .. }),
+            ) => ApiError::Inconsistent(request.to_string()),
             AuditError::Request(request) => ApiError::BadRequest(request.to_string()),
             AuditError::Store(store) => store.into(),
             other => ApiError::internal(other),

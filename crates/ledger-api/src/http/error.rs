@@ -3,7 +3,7 @@
 //! Status per variant: `BadRequest` 400, `Unauthorized` 401, `Forbidden` 403,
 //! `NotFound` 404, `MethodNotAllowed` 405, `Conflict` 409, `PayloadTooLarge`
 //! 413, `UnsupportedMediaType` 415, `Unprocessable` 422 (a money rule refused
-//! it), `Unavailable` 503 (shutting down; the database held by another
+//! it), `Inconsistent` 422 (fields that contradict each other), `Unavailable` 503 (shutting down; the database held by another
 //! writer, unreachable or full: nothing recorded, retry; or the outcome of a
 //! commit unknown: retry with the same Idempotency-Key), `Internal` 500 (logged with its cause,
 //! answered with a generic body).
@@ -35,6 +35,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{0}")]
+    Inconsistent(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -69,6 +71,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "money-rule", "A money rule refused the request"),
+            ApiError::Inconsistent(_) => (StatusCode::UNPROCESSABLE_ENTITY, "inconsistent", "The request contradicts itself"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
@@ -87,6 +90,7 @@ impl From<DomainError> for ApiError {
             ErrorKind::Unknown => ApiError::NotFound(detail),
             ErrorKind::Conflict => ApiError::Conflict(detail),
             ErrorKind::MoneyRule => ApiError::Unprocessable(detail),
+            ErrorKind::Inconsistent => ApiError::Inconsistent(detail),
         }
     }
 }

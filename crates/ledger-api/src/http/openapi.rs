@@ -5,6 +5,7 @@
 //! token is needed, 408, 413, 415 on every POST, 500 and 503 everywhere).
 
 use axum::Json;
+use ledger_core::domain::types;
 use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -58,9 +59,116 @@ fn status_description(status: &str) -> &'static str {
     }
 }
 
+/// The values of the request fields whose form the server checks beyond
+/// their JSON type, by field name: codes, ISO codes, free text, case ids
+/// and the enumerations.
+struct FieldForms {
+    code: Value,
+    country: Value,
+    currency: Value,
+    text: Value,
+    case_id: Value,
+}
+
+impl FieldForms {
+    fn new() -> FieldForms {
+        let countries = types::country_codes();
+        FieldForms {
+            code: json!({"type": "string", "pattern": types::CODE_PATTERN, "maxLength": types::CODE_CHARS_MAX}),
+            country: json!({"type": "string", "enum": countries}),
+            currency: json!({"type": "string", "enum": types::currency_codes()}),
+            text: json!({"type": "string", "pattern": types::TEXT_PATTERN, "minLength": 1, "maxLength": types::TEXT_CHARS_MAX}),
+            case_id: json!({"type": "string", "pattern": ledger_core::keys::case_id_pattern()}),
+        }
+    }
+
+    /// The form of a request field, if the server checks one.
+    fn of(&self, field: &str) -> Option<Value> {
+        let enumeration = |values: &[&str]| json!({"type": "string", "enum": values});
+        Some(match field {
+            "code" | "programme" | "donor" => self.code.clone(),
+            "country" | "from_country" | "to_country" => self.country.clone(),
+            "countries" => json!({
+                "type": "array", "items": self.country, "minItems": 1,
+                "maxItems": ledger_core::domain::decide::PROGRAMME_COUNTRIES_MAX, "uniqueItems": true,
+            }),
+            "currency" | "paid_currency" => self.currency.clone(),
+            "name" | "kind" | "reference" | "reason" | "category" | "description" | "implementer" | "community" => {
+                self.text.clone()
+            }
+            "case_id" => self.case_id.clone(),
+            "method" => enumeration(&["cash_in_hand", "mobile_money", "bank_transfer"]),
+            "level" => enumeration(&["individual", "community", "structural"]),
+            "dimension" => enumeration(&["economic", "social", "psychosocial"]),
+            _ => return None,
+        })
+    }
+}
+
+/// Sets the form of every constrained field of the request bodies (the
+/// `*Request` schemas), keeping its description and example; an optional
+/// field stays nullable.
+fn constrain_request_fields(document: &mut Value, forms: &FieldForms) {
+    let Some(schemas) = document.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
+    for (name, schema) in schemas.iter_mut() {
+        if name == "BatchRequest" {
+            schema["properties"]["commands"]["minItems"] = json!(1);
+            schema["properties"]["commands"]["maxItems"] = json!(ledger_core::store::UNIT_COMMANDS_MAX);
+            continue;
+        }
+        if !name.ends_with("Request") {
+            continue;
+        }
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else { continue };
+        for (field, property) in properties.iter_mut() {
+            let Some(mut form) = forms.of(field) else { continue };
+            let nullable = property.get("type").and_then(Value::as_array).is_some_and(|types| types.contains(&json!("null")));
+            if nullable {
+                if let Some(values) = form.get_mut("enum").and_then(Value::as_array_mut) {
+                    values.push(Value::Null);
+                }
+                form["type"] = json!([form["type"].clone(), "null"]);
+            }
+            for kept in ["description", "example", "examples"] {
+                if let Some(value) = property.get(kept) {
+                    form[kept] = value.clone();
+                }
+            }
+            *property = form;
+        }
+    }
+}
+
+/// Writes each command of a batch as one object: the body of its kind and
+/// its `type`. (utoipa writes `allOf` of the body and the tag, which no
+/// value can satisfy, the body refusing any property it does not name.)
+fn inline_batch_commands(document: &mut Value) {
+    let Some(schemas) = document.pointer("/components/schemas").and_then(Value::as_object).cloned() else { return };
+    let Some(variants) = document.pointer_mut("/components/schemas/BatchCommand/oneOf").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for variant in variants {
+        let Some([body, tag]) = variant.get("allOf").and_then(Value::as_array).and_then(|parts| <[Value; 2]>::try_from(parts.clone()).ok())
+        else {
+            continue;
+        };
+        let Some(name) = body["$ref"].as_str().and_then(|reference| reference.rsplit('/').next()) else { continue };
+        let Some(mut inlined) = schemas.get(name).cloned() else { continue };
+        inlined["properties"]["type"] = tag["properties"]["type"].clone();
+        match inlined.get_mut("required").and_then(Value::as_array_mut) {
+            Some(required) => required.push(json!("type")),
+            None => inlined["required"] = json!(["type"]),
+        }
+        *variant = inlined;
+    }
+}
+
 /// The description as served: utoipa's, made exact (see the module doc).
 pub fn document() -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    let forms = FieldForms::new();
+    constrain_request_fields(&mut document, &forms);
+    inline_batch_commands(&mut document);
     let problem = json!({"$ref": "#/components/schemas/Problem"});
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return document };
     for item in paths.values_mut() {
@@ -88,6 +196,14 @@ pub fn document() -> Value {
             }
             if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
                 for parameter in parameters {
+                    let form = match parameter["name"].as_str() {
+                        Some("code" | "programme") => Some(forms.code.clone()),
+                        Some("iso") => Some(forms.country.clone()),
+                        _ => None,
+                    };
+                    if let Some(form) = form {
+                        parameter["schema"] = form;
+                    }
                     if parameter["name"] == "Idempotency-Key" {
                         parameter["schema"] = json!({
                             "type": "string",
@@ -105,5 +221,6 @@ pub fn document() -> Value {
 
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "this document")))]
 pub async fn openapi_json() -> Json<Value> {
-    Json(document())
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(document).clone())
 }

@@ -44,7 +44,7 @@ async fn donor_funds(state: &AppState, donor: &DonorCode, programme: &ProgrammeC
 /// only programmes it funds, the programme's totals and its own share, as
 /// of the end of a closed UTC day, with counts below 5 as "fewer than 5"
 /// (see `as_of`).
-#[utoipa::path(get, path = "/v1/programmes/{code}/balance", params(("code" = String, Path, pattern = r"^[A-Z0-9][A-Z0-9-]{1,31}$"), AsOf),
+#[utoipa::path(get, path = "/v1/programmes/{code}/balance", params(("code" = String, Path), AsOf),
     responses((status = 200, body = ProgrammeBalance), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -95,7 +95,7 @@ pub async fn programme_balance(
 
 /// A donor's funding of each programme and its totals per currency. A
 /// donor token reads only its own, as of the end of a closed UTC day.
-#[utoipa::path(get, path = "/v1/donors/{code}/balance", params(("code" = String, Path, pattern = r"^[A-Z0-9][A-Z0-9-]{1,31}$"), AsOf),
+#[utoipa::path(get, path = "/v1/donors/{code}/balance", params(("code" = String, Path), AsOf),
     responses((status = 200, body = DonorBalance), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -155,7 +155,7 @@ pub struct EventsQuery {
     pub limit: Option<u64>,
     /// Only events of this programme: its registration, its money events
     /// and their reversals.
-    #[param(required = false, value_type = String, pattern = r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+    #[param(required = false, value_type = String)]
     pub programme: Option<String>,
     /// Only events of this type.
     #[param(required = false, inline, value_type = EventTypeName)]

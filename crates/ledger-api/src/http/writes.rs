@@ -320,7 +320,7 @@ fn in_kind_command(body: InKindGrantRequest, keys: &KeyRing) -> Result<Command, 
     let recipient = match (body.case_id, body.community) {
         (Some(case_id), None) => Recipient::Beneficiary(keys.pseudonymise(&case_id)?),
         (None, Some(community)) => Recipient::Community(community),
-        _ => return Err(ApiError::BadRequest("give exactly one of case_id (one returnee) or community".to_string())),
+        _ => return Err(ApiError::Inconsistent("give exactly one of case_id (one returnee) or community".to_string())),
     };
     Ok(Command::DeliverInKind {
         programme: programme(&body.programme)?,

@@ -229,7 +229,7 @@ fn register_programme(state: &State, registered: ProgrammeRegistered) -> Result<
         return Err(DomainError::invalid("countries", format!("{duplicate} is listed twice")));
     }
     if registered.ends_on < registered.starts_on {
-        return Err(DomainError::invalid("ends_on", "must not be before starts_on".to_string()));
+        return Err(DomainError::inconsistent("ends_on", "must not be before starts_on".to_string()));
     }
     Ok(EventBody::ProgrammeRegistered(registered))
 }
@@ -328,7 +328,7 @@ fn reallocate(
     check_country(info, programme, from_country)?;
     check_country(info, programme, to_country)?;
     if from_country == to_country {
-        return Err(DomainError::invalid("to_country", "must differ from from_country".to_string()));
+        return Err(DomainError::inconsistent("to_country", "must differ from from_country".to_string()));
     }
     check_available(state, &line_key(programme, donor, from_country), money)?;
     Ok(EventBody::Money(MoneyEntry::BudgetReallocated(BudgetReallocated {
@@ -362,7 +362,7 @@ fn pay_cash(state: &State, command: &Command) -> Result<EventBody, DomainError> 
     check_country(info, programme, *country)?;
     let paid = Money::parse(*paid_amount, *paid_currency)?;
     if paid.currency == money.currency && paid.amount != money.amount {
-        return Err(DomainError::invalid(
+        return Err(DomainError::inconsistent(
             "paid_amount",
             format!("is in the programme's currency {} and must equal amount {}", money.currency, money.amount),
         ));
@@ -407,10 +407,10 @@ fn deliver_in_kind(state: &State, command: &Command) -> Result<EventBody, Domain
         (Recipient::Beneficiary(reference), Level::Individual) => (Some(reference.clone()), None),
         (Recipient::Community(name), Level::Community | Level::Structural) => (None, Some(parse_text("community", name)?)),
         (Recipient::Beneficiary(_), _) => {
-            return Err(DomainError::invalid("level", "a grant to one returnee (case_id) has level individual".to_string()));
+            return Err(DomainError::inconsistent("level", "a grant to one returnee (case_id) has level individual".to_string()));
         }
         (Recipient::Community(_), Level::Individual) => {
-            return Err(DomainError::invalid("level", "a grant to a community has level community or structural".to_string()));
+            return Err(DomainError::inconsistent("level", "a grant to a community has level community or structural".to_string()));
         }
     };
     check_available(state, &line_key(programme, donor, *country), money)?;

@@ -5,11 +5,17 @@ use rust_decimal::Decimal;
 use super::types::Seq;
 
 /// A refused command. `kind()` tells the API layer which status it maps to:
-/// `Invalid` 400, `Unknown` 404, `Conflict` 409, `MoneyRule` 422.
+/// `Invalid` 400, `Unknown` 404, `Conflict` 409, `MoneyRule` and
+/// `Inconsistent` 422.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
+    /// Each field is of the right form, but together they contradict each
+    /// other (an end before the start, a grant to a community at level
+    /// individual).
+    #[error("{field}: {message}")]
+    Inconsistent { field: &'static str, message: String },
     #[error("amount {amount} {currency} must be strictly positive")]
     NotPositive { amount: Decimal, currency: &'static str },
     #[error(
@@ -57,6 +63,7 @@ pub enum ErrorKind {
     Unknown,
     Conflict,
     MoneyRule,
+    Inconsistent,
 }
 
 impl DomainError {
@@ -64,13 +71,19 @@ impl DomainError {
         DomainError::Invalid { field, message }
     }
 
+    pub fn inconsistent(field: &'static str, message: String) -> Self {
+        DomainError::Inconsistent { field, message }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
-            DomainError::Invalid { .. } | DomainError::AmountTooLarge { .. } => ErrorKind::Invalid,
+            DomainError::Invalid { .. } => ErrorKind::Invalid,
+            DomainError::Inconsistent { .. } => ErrorKind::Inconsistent,
             DomainError::UnknownDonor(_) | DomainError::UnknownProgramme(_) | DomainError::UnknownSeq(_) => ErrorKind::Unknown,
             DomainError::DonorExists(_) | DomainError::ProgrammeExists(_) => ErrorKind::Conflict,
             DomainError::NotPositive { .. }
             | DomainError::TooManyDecimals { .. }
+            | DomainError::AmountTooLarge { .. }
             | DomainError::CountryNotInProgramme { .. }
             | DomainError::CurrencyMismatch { .. }
             | DomainError::OverAllocation { .. }

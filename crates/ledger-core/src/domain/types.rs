@@ -31,8 +31,9 @@ pub struct Currency(iso_currency::Currency);
 
 impl Currency {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let code = text.trim().to_ascii_uppercase();
-        let currency = iso_currency::Currency::from_code(&code)
+        let code = text;
+        let currency = iso_currency::Currency::from_code(code)
+            .filter(|_| code.bytes().all(|byte| byte.is_ascii_uppercase()))
             .ok_or_else(|| DomainError::invalid("currency", format!("{text:?} is not an ISO 4217 currency code")))?;
         match currency.exponent() {
             None => {
@@ -149,10 +150,11 @@ pub struct CountryCode([u8; 2]);
 
 impl CountryCode {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let code = text.trim().to_ascii_uppercase();
+        let code = text;
+        let upper_case = code.bytes().all(|byte| byte.is_ascii_uppercase());
         let country = match code.len() {
-            2 => isocountry::CountryCode::for_alpha2(&code).ok(),
-            3 => isocountry::CountryCode::for_alpha3(&code).ok(),
+            2 if upper_case => isocountry::CountryCode::for_alpha2(code).ok(),
+            3 if upper_case => isocountry::CountryCode::for_alpha3(code).ok(),
             _ => None,
         }
         .ok_or_else(|| DomainError::invalid("country", format!("{text:?} is not an ISO 3166-1 country code")))?;
@@ -190,18 +192,23 @@ impl fmt::Debug for CountryCode {
     }
 }
 
+/// The form of a donor or programme code, exactly as it must be sent: the
+/// ledger neither trims nor upper-cases it.
+pub const CODE_PATTERN: &str = "^[A-Z0-9][A-Z0-9_-]{0,31}$";
+
 fn parse_code(field: &'static str, text: &str) -> Result<String, DomainError> {
-    let code = text.trim().to_ascii_uppercase();
     let valid_characters =
-        code.bytes().all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'_');
-    let starts_well = code.bytes().next().is_some_and(|byte| byte.is_ascii_alphanumeric());
-    if code.is_empty() || code.len() > CODE_CHARS_MAX || !valid_characters || !starts_well {
+        text.bytes().all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'_');
+    let starts_well = text.bytes().next().is_some_and(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit());
+    if text.is_empty() || text.len() > CODE_CHARS_MAX || !valid_characters || !starts_well {
         return Err(DomainError::invalid(
             field,
-            format!("{text:?} is not a code: use 1 to {CODE_CHARS_MAX} letters, digits, '-' or '_'"),
+            format!(
+                "{text:?} is not a code: use 1 to {CODE_CHARS_MAX} upper-case letters, digits, '-' or '_', starting with a letter or digit"
+            ),
         ));
     }
-    Ok(code)
+    Ok(text.to_string())
 }
 
 macro_rules! code_type {
@@ -256,34 +263,82 @@ code_type!(ProgrammeCode, "programme");
 pub const BIDI_CONTROLS: [char; 9] =
     ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'];
 
+/// The form of single-line free text, as the OpenAPI description states
+/// it (ECMA-262 regular expression): no control character, line or
+/// paragraph separator or bidirectional control anywhere, and no space of
+/// any kind first or last.
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\\ufeff]\
+     ([^\\u0000-\\u001f\\u007f-\\u009f\\u2028-\\u202e\\u2066-\\u2069]*\
+     [^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\\ufeff])?$";
+
+/// A space that may not begin or end a text: the space separators and the
+/// byte order mark (what ECMA-262 calls white space, less the controls,
+/// which are refused anywhere).
+fn is_edge_space(character: char) -> bool {
+    matches!(character, ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}')
+}
+
 /// Validated single-line free text (names, references, reasons,
-/// categories, descriptions): trimmed, non-empty, bounded, with no control
+/// categories, descriptions): non-empty, bounded, with no control
 /// character (line breaks and tabs included), no line or paragraph
-/// separator and no bidirectional control. No field of the ledger is
-/// multi-line.
+/// separator and no bidirectional control, and taken exactly as sent: a
+/// text that begins or ends with a space is refused, not trimmed. No field
+/// of the ledger is multi-line. [`TEXT_PATTERN`] says the same.
 pub fn parse_text(field: &'static str, text: &str) -> Result<String, DomainError> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
+    if text.is_empty() {
         return Err(DomainError::invalid(field, "must not be empty".to_string()));
     }
-    if trimmed.chars().count() > TEXT_CHARS_MAX {
+    if text.chars().count() > TEXT_CHARS_MAX {
         return Err(DomainError::invalid(field, format!("is longer than {TEXT_CHARS_MAX} characters")));
     }
     let line_break = |character: char| matches!(character, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}');
-    if trimmed.chars().any(line_break) {
+    if text.chars().any(line_break) {
         return Err(DomainError::invalid(field, "must be one line: remove the line breaks".to_string()));
     }
-    if trimmed.chars().any(char::is_control) {
+    if text.chars().any(char::is_control) {
         return Err(DomainError::invalid(field, "contains control characters: remove them".to_string()));
     }
-    if trimmed.chars().any(|character| BIDI_CONTROLS.contains(&character)) {
+    if text.chars().any(|character| BIDI_CONTROLS.contains(&character)) {
         return Err(DomainError::invalid(
             field,
             "contains a bidirectional control (U+202A to U+202E, U+2066 to U+2069), which makes text read otherwise than it is stored: remove it"
                 .to_string(),
         ));
     }
-    Ok(trimmed.to_string())
+    if text.starts_with(is_edge_space) || text.ends_with(is_edge_space) {
+        return Err(DomainError::invalid(field, "must not begin or end with a space".to_string()));
+    }
+    Ok(text.to_string())
+}
+
+/// Every currency code `Currency::parse` accepts, in order.
+pub fn currency_codes() -> Vec<String> {
+    let letters = b'A'..=b'Z';
+    let mut codes = Vec::new();
+    for first in letters.clone() {
+        for second in letters.clone() {
+            for third in letters.clone() {
+                let code = String::from_utf8(vec![first, second, third]).expect("ASCII letters");
+                if Currency::parse(&code).is_ok() {
+                    codes.push(code);
+                }
+            }
+        }
+    }
+    codes
+}
+
+/// Every country code `CountryCode::parse` accepts (ISO 3166-1 alpha-2,
+/// then alpha-3), in order.
+pub fn country_codes() -> Vec<String> {
+    let mut alpha2: Vec<String> = isocountry::CountryCode::iter().map(|country| country.alpha2().to_string()).collect();
+    let mut alpha3: Vec<String> = isocountry::CountryCode::iter().map(|country| country.alpha3().to_string()).collect();
+    alpha2.sort();
+    alpha3.sort();
+    alpha2.extend(alpha3);
+    alpha2.retain(|code| CountryCode::parse(code).is_ok());
+    alpha2.dedup();
+    alpha2
 }
 
 /// A returnee's pseudonym: HMAC-SHA256 of the normalised case id under the
