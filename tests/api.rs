@@ -589,6 +589,38 @@ test_on_both_backends! {
 }
 
 test_on_both_backends! {
+    /// Dates are money rules: a commitment dated tomorrow (UTC) and a
+    /// payment dated after its programme ends are refused with 422 naming
+    /// the date and the limit.
+    async fn a_date_after_today_or_outside_the_programme_is_refused_with_422(database: TestDatabase) {
+        let server = TestServer::start(&database).await;
+        small_programme(&server, "500.00").await;
+        let officer = server.finance_officer.clone();
+        let head = server.head_seq().await;
+        let today = chrono::Utc::now().date_naive();
+        let tomorrow = today.succ_opt().expect("a date").to_string();
+        let mut commitment = commitment_body(MOTUSE, AMIF, "10.00");
+        commitment["committed_on"] = json!(tomorrow);
+        let answer = server.post(&officer, "/v1/commitments", &commitment).await;
+        server.assert_refused(&answer, 422, head, "a commitment dated tomorrow").await;
+        let text = detail(&answer);
+        assert!(text.starts_with(&format!("committed_on {tomorrow} is after today")), "{text}");
+
+        let mut payment = cash_body(AMIF_MA, "MA-1", "10.00", ("10.00", "EUR"));
+        payment["paid_on"] = json!("2022-12-31");
+        let answer = server.post(&officer, "/v1/payments/cash", &payment).await;
+        server.assert_refused(&answer, 422, head, "a payment dated before its programme starts").await;
+        assert_eq!(
+            detail(&answer),
+            "paid_on 2022-12-31 is outside programme MOTUSE, which runs from 2023-01-01 to 2026-12-31: date it within the programme"
+        );
+        payment["paid_on"] = json!("2023-01-01");
+        server.post_created(&officer, "/v1/payments/cash", &payment).await;
+        server.stop().await;
+    }
+}
+
+test_on_both_backends! {
     /// The same key and body twice: both 201 with the same answer, one event.
     async fn repeating_a_request_with_its_idempotency_key_answers_the_first_answer_and_appends_once(database: TestDatabase) {
         let server = TestServer::start(&database).await;

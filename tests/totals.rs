@@ -7,10 +7,14 @@
 #[macro_use]
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
+use ledger_api::config::Ledger;
 use ledger_core::domain::DomainError;
 use ledger_core::domain::types::{AMOUNT_MAJOR_UNITS_MAX, TOTAL_MINOR_UNITS_MAX};
-use ledger_core::store::{Appender, Backend, UnitOutcome};
+use ledger_core::store::{Appender, Backend, Store, UnitOutcome};
+use sqlx::Row;
 
 const PROGRAMME: &str = "DINARS";
 const DONOR: &str = "EU-EUTF";
@@ -147,3 +151,65 @@ async fn a_money_column_refuses_a_value_that_is_not_an_integer(database: TestDat
     assert_projections_equal_a_rebuild(&ledger.store).await;
 }
 on_both_backends!(a_money_column_refuses_a_value_that_is_not_an_integer);
+
+/// The SQLite migration that makes the tables STRICT.
+const STRICT_TABLES_MIGRATION: i64 = 5;
+
+/// A SQLite ledger written before its tables were STRICT keeps every
+/// event, figure and index through the migration that makes them so, and
+/// goes on appending. (SQLite only: PostgreSQL needs no such migration.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_ledger_keeps_its_events_and_figures_when_its_tables_become_strict() {
+    let database = TestDatabase::sqlite();
+    let store = Store::connect(&database.url).await.expect("the database opens");
+    let mut before_strict = sqlx::migrate!("../migrations/sqlite");
+    let earlier: Vec<_> =
+        before_strict.migrations.iter().filter(|migration| migration.version < STRICT_TABLES_MIGRATION).cloned().collect();
+    before_strict.migrations = earlier.into();
+    before_strict.run(store.pool()).await.expect("the earlier migrations run");
+    let keys = test_keys();
+    let ledger = Ledger { store: store.clone(), keys: Arc::new(test_keys()) };
+    let mut appender = ledger.appender();
+    standard_fixture(&mut appender).await;
+    let paid =
+        append_ok(&mut appender, pay_cash_local(&keys, (FIXTURE_EUR, FIXTURE_AMIF, "MA"), "MA-1", "350.00", ("3815.00", "MAD")))
+            .await;
+    append_ok(&mut appender, grant_in_kind(&keys, (FIXTURE_EUR, FIXTURE_AMIF, "TN"), "TN-1", "120.00")).await;
+    append_ok(&mut appender, reverse(paid.seq)).await;
+    let before = snapshot(&store).await;
+    let indexes = |store: Store| async move {
+        sqlx::query("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger', 'view') AND sql IS NOT NULL ORDER BY name")
+            .fetch_all(store.pool())
+            .await
+            .expect("the schema can be read")
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect::<Vec<_>>()
+    };
+    let objects_before = indexes(store.clone()).await;
+
+    store.migrate().await.expect("the STRICT migration runs");
+    assert_eq!(snapshot(&store).await, before, "every event and figure is kept");
+    assert_eq!(indexes(store.clone()).await, objects_before, "every index, trigger and view is kept");
+    let strict: Vec<String> = sqlx::query("SELECT name FROM pragma_table_list WHERE strict = 1 ORDER BY name")
+        .fetch_all(store.pool())
+        .await
+        .expect("the table list can be read")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for table in
+        ["events", "funding", "budget_lines", "account_balances", "local_paid", "disbursement_splits", "assistance", "journal"]
+    {
+        assert!(strict.iter().any(|name| name == table), "{table} is STRICT: {strict:?}");
+    }
+    assert!(
+        sqlx::query("UPDATE events SET actor = 'someone else'").execute(store.pool()).await.is_err(),
+        "events stay immutable"
+    );
+    assert_projections_equal_a_rebuild(&store).await;
+    assert_chain_valid(&store, &keys).await;
+    let mut fresh = ledger.appender();
+    append_ok(&mut fresh, pay_cash(&keys, (FIXTURE_EUR, FIXTURE_AMIF, "MA"), "MA-2", "100.00", "EUR")).await;
+    assert_projections_equal_a_rebuild(&store).await;
+}

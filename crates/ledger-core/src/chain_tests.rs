@@ -195,7 +195,7 @@ fn the_vector_payloads_are_what_the_domain_records_for_those_commands() {
     ];
     let mut state = State::default();
     for (command, input) in commands.iter().zip(&VECTOR_INPUTS) {
-        let body = decide(&state, command, None).unwrap();
+        let body = decide(&state, command, None, date("2026-01-05")).unwrap();
         assert_eq!(body.event_type(), input.event_type);
         assert_eq!(body.version(), 1);
         assert_eq!(body.payload_json(), input.payload);

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::NaiveDate;
+
 use ledger_core::domain::state::ProgrammeInfo;
 use ledger_core::domain::{BudgetLine, BudgetLineKey, CountryCode, Currency, DonorCode, Funding, ProgrammeCode, State};
 use ledger_core::store::one_statement::{self, Cell, Insert};
@@ -287,7 +289,9 @@ pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::E
     for row in sqlx::query("SELECT code FROM donors").fetch_all(&mut *connection).await? {
         state.donors.insert(DonorCode::parse(&row.try_get::<String, _>(0)?).map_err(|error| corrupt(error.to_string()))?);
     }
-    for row in sqlx::query("SELECT code, currency, countries FROM programmes").fetch_all(&mut *connection).await? {
+    for row in
+        sqlx::query("SELECT code, currency, countries, starts_on, ends_on FROM programmes").fetch_all(&mut *connection).await?
+    {
         let code = ProgrammeCode::parse(&row.try_get::<String, _>(0)?).map_err(|error| corrupt(error.to_string()))?;
         let currency = Currency::parse(&row.try_get::<String, _>(1)?).map_err(|error| corrupt(error.to_string()))?;
         let countries_text: String = row.try_get(2)?;
@@ -296,7 +300,12 @@ pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::E
             .map(CountryCode::parse)
             .collect::<Result<BTreeSet<_>, _>>()
             .map_err(|error| corrupt(error.to_string()))?;
-        state.programmes.insert(code, ProgrammeInfo { currency, countries });
+        let day = |index: usize| -> Result<NaiveDate, sqlx::Error> {
+            let text: String = row.try_get(index)?;
+            text.parse().map_err(|_| corrupt(format!("programme {code} has an unreadable date {text:?}")))
+        };
+        let (starts_on, ends_on) = (day(3)?, day(4)?);
+        state.programmes.insert(code, ProgrammeInfo { currency, countries, starts_on, ends_on });
     }
     let funding_rows =
         sqlx::query("SELECT programme, donor, committed, received, allocated FROM funding").fetch_all(&mut *connection).await?;

@@ -1,5 +1,6 @@
 //! The decision logic: given the state and a command, the events to record
-//! or the reason for refusing. Pure: no I/O, no clock, no randomness.
+//! or the reason for refusing. Pure: no I/O, no clock, no randomness; the
+//! day the command is recorded (UTC) is passed in as `today`.
 
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -134,11 +135,46 @@ impl Command {
     }
 }
 
-/// Decides one command. `target` must be given for `Command::Reverse`.
-pub fn decide(state: &State, command: &Command, target: Option<&ReversalTarget>) -> Result<EventBody, DomainError> {
+/// Decides one command recorded on `today` (UTC). `target` must be given
+/// for `Command::Reverse`.
+pub fn decide(
+    state: &State,
+    command: &Command,
+    target: Option<&ReversalTarget>,
+    today: NaiveDate,
+) -> Result<EventBody, DomainError> {
     let body = decide_rules(state, command, target)?;
+    check_dates(state, &body, today)?;
     check_totals(state, &body)?;
     Ok(body)
+}
+
+/// Refuses a money event dated after `today`, and a payment or grant dated
+/// outside its programme's `starts_on..=ends_on` (commitments and receipts
+/// may come before a programme starts, or after it ends).
+fn check_dates(state: &State, body: &EventBody, today: NaiveDate) -> Result<(), DomainError> {
+    let EventBody::Money(entry) = body else { return Ok(()) };
+    let (field, date, within_programme) = match entry {
+        MoneyEntry::FundingCommitted(event) => ("committed_on", event.committed_on, false),
+        MoneyEntry::FundingReceived(event) => ("received_on", event.received_on, false),
+        MoneyEntry::CashReinsertionPaid(event) => ("paid_on", event.paid_on, true),
+        MoneyEntry::InKindGrantDelivered(event) => ("delivered_on", event.delivered_on, true),
+        MoneyEntry::BudgetAllocated(_) | MoneyEntry::BudgetReallocated(_) => return Ok(()),
+    };
+    if date > today {
+        return Err(DomainError::DatedAfterToday { field, date, today });
+    }
+    let info = programme_of(state, entry.programme())?;
+    if within_programme && !(info.starts_on..=info.ends_on).contains(&date) {
+        return Err(DomainError::OutsideProgrammeDates {
+            field,
+            date,
+            programme: entry.programme().to_string(),
+            starts_on: info.starts_on,
+            ends_on: info.ends_on,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses an event that would take a total the ledger keeps past

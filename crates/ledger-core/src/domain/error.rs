@@ -1,5 +1,6 @@
 //! Why the domain refused a command. Every refusal appends nothing.
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::types::Seq;
@@ -52,6 +53,12 @@ pub enum DomainError {
     NotReversible { seq: Seq, event_type: String },
     #[error("seq {seq} was already reversed")]
     AlreadyReversed { seq: Seq },
+    #[error("{field} {date} is after today, {today} (UTC): nothing may be dated after the day it is recorded")]
+    DatedAfterToday { field: &'static str, date: NaiveDate, today: NaiveDate },
+    #[error(
+        "{field} {date} is outside programme {programme}, which runs from {starts_on} to {ends_on}: date it within the programme"
+    )]
+    OutsideProgrammeDates { field: &'static str, date: NaiveDate, programme: String, starts_on: NaiveDate, ends_on: NaiveDate },
     #[error("{requested} {currency} would take {total} past the most the ledger can hold, {limit} {currency}")]
     TotalPastLimit { total: String, requested: Decimal, limit: Decimal, currency: &'static str },
 }
@@ -91,7 +98,9 @@ impl DomainError {
             | DomainError::ReversalWouldGoNegative { .. }
             | DomainError::NotReversible { .. }
             | DomainError::AlreadyReversed { .. }
-            | DomainError::TotalPastLimit { .. } => ErrorKind::MoneyRule,
+            | DomainError::TotalPastLimit { .. }
+            | DomainError::DatedAfterToday { .. }
+            | DomainError::OutsideProgrammeDates { .. } => ErrorKind::MoneyRule,
         }
     }
 }

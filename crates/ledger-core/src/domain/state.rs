@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use chrono::NaiveDate;
+
 use super::events::{EventBody, MoneyEntry};
 use super::types::{CountryCode, Currency, DonorCode, Money, ProgrammeCode, Seq, TOTAL_MINOR_UNITS_MAX, to_minor_units};
 
@@ -16,6 +18,9 @@ use super::types::{CountryCode, Currency, DonorCode, Money, ProgrammeCode, Seq, 
 pub struct ProgrammeInfo {
     pub currency: Currency,
     pub countries: BTreeSet<CountryCode>,
+    /// The first and last day a payment or grant of the programme may be dated.
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
 }
 
 /// Funding of one programme by one donor, in minor units.
@@ -197,7 +202,12 @@ impl State {
                 self.donors.insert(event.code.clone());
             }
             EventBody::ProgrammeRegistered(event) => {
-                let info = ProgrammeInfo { currency: event.currency, countries: event.countries.iter().copied().collect() };
+                let info = ProgrammeInfo {
+                    currency: event.currency,
+                    countries: event.countries.iter().copied().collect(),
+                    starts_on: event.starts_on,
+                    ends_on: event.ends_on,
+                };
                 self.programmes.insert(event.code.clone(), info);
             }
             EventBody::Money(entry) => self.apply_money(entry, 1),

@@ -52,8 +52,13 @@ impl Ledger {
     }
 
     fn when(&self, command: &Command) -> Result<EventBody, DomainError> {
+        self.when_on(command, date(TODAY))
+    }
+
+    /// Decides `command` as if recorded on `today`.
+    fn when_on(&self, command: &Command, today: NaiveDate) -> Result<EventBody, DomainError> {
         let target = command.reversal_seq().map(|seq| self.target(seq));
-        decide(&self.state, command, target.as_ref())
+        decide(&self.state, command, target.as_ref(), today)
     }
 
     /// Decides and applies `command`; panics if it is refused.
@@ -94,6 +99,8 @@ fn money_entry(body: &EventBody) -> &MoneyEntry {
 // Values and commands
 // ---------------------------------------------------------------------------
 
+/// The day the tests' commands are recorded, after every date they carry.
+const TODAY: &str = "2026-03-01";
 const PROGRAMME: &str = "MOTUSE";
 const DONOR: &str = "EU-EUTF";
 const OTHER_DONOR: &str = "BMZ";
@@ -321,6 +328,107 @@ fn every_refusal_has_the_kind_its_status_is_mapped_from() {
         let message = error.to_string();
         assert!(!message.ends_with('.'), "{message:?} ends with a period");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Dates
+// ---------------------------------------------------------------------------
+
+/// `command` with its date (committed_on, received_on, paid_on or
+/// delivered_on) set to `on`.
+fn dated(mut command: Command, on: &str) -> Command {
+    match &mut command {
+        Command::CommitFunding { committed_on: day, .. }
+        | Command::ReceiveFunding { received_on: day, .. }
+        | Command::PayCash { paid_on: day, .. }
+        | Command::DeliverInKind { delivered_on: day, .. } => *day = date(on),
+        other => panic!("{other:?} carries no date"),
+    }
+    command
+}
+
+/// Every dated money command, each with the field its date is in.
+fn dated_commands() -> [(Command, &'static str); 4] {
+    [
+        (commit("10"), "committed_on"),
+        (receive("10"), "received_on"),
+        (pay_cash("10"), "paid_on"),
+        (grant_to_returnee("10"), "delivered_on"),
+    ]
+}
+
+#[test]
+fn a_money_event_dated_today_is_accepted_and_one_dated_tomorrow_is_refused() {
+    let ledger = given(&funded());
+    for (command, field) in dated_commands() {
+        assert!(ledger.when_on(&dated(command.clone(), "2026-06-30"), date("2026-06-30")).is_ok(), "{field} today");
+        let refused = ledger.when_on(&dated(command, "2026-07-01"), date("2026-06-30"));
+        assert_eq!(refused, Err(DomainError::DatedAfterToday { field, date: date("2026-07-01"), today: date("2026-06-30") }));
+    }
+    let message = DomainError::DatedAfterToday { field: "paid_on", date: date("2026-07-01"), today: date("2026-06-30") };
+    assert_eq!(
+        message.to_string(),
+        "paid_on 2026-07-01 is after today, 2026-06-30 (UTC): nothing may be dated after the day it is recorded"
+    );
+}
+
+#[test]
+fn a_payment_or_grant_on_the_programmes_first_or_last_day_is_accepted() {
+    let ledger = given(&funded());
+    for (command, field) in dated_commands().into_iter().skip(2) {
+        for on in ["2023-01-01", "2026-12-31"] {
+            assert!(ledger.when_on(&dated(command.clone(), on), date("2027-01-15")).is_ok(), "{field} {on}");
+        }
+    }
+}
+
+#[test]
+fn a_payment_or_grant_dated_before_the_programme_starts_or_after_it_ends_is_refused() {
+    let ledger = given(&funded());
+    for (command, field) in dated_commands().into_iter().skip(2) {
+        for on in ["2022-12-31", "2027-01-01"] {
+            let refused = ledger.when_on(&dated(command.clone(), on), date("2027-01-15"));
+            assert_eq!(
+                refused,
+                Err(DomainError::OutsideProgrammeDates {
+                    field,
+                    date: date(on),
+                    programme: PROGRAMME.to_string(),
+                    starts_on: date("2023-01-01"),
+                    ends_on: date("2026-12-31"),
+                }),
+                "{field} {on}"
+            );
+        }
+    }
+    let refused = ledger.when_on(&dated(pay_cash("10"), "2027-01-01"), date("2027-01-15")).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "paid_on 2027-01-01 is outside programme MOTUSE, which runs from 2023-01-01 to 2026-12-31: date it within the programme"
+    );
+}
+
+#[test]
+fn a_commitment_or_receipt_may_come_before_the_programme_starts_or_after_it_ends() {
+    let ledger = given(&funded());
+    for (command, field) in dated_commands().into_iter().take(2) {
+        for on in ["2022-06-30", "2027-01-01"] {
+            assert!(ledger.when_on(&dated(command.clone(), on), date("2027-01-15")).is_ok(), "{field} {on}");
+        }
+    }
+}
+
+#[test]
+fn an_allocation_reallocation_or_reversal_carries_no_date_to_check() {
+    let mut ledger = given(&with(funded(), [pay_cash("10")]));
+    let long_after = date("2040-01-01");
+    assert!(ledger.when_on(&allocate("TN", "100"), long_after).is_ok());
+    assert!(ledger.when_on(&reallocate("MA", "TN", "100"), long_after).is_ok());
+    ledger.record(&reverse(5));
+    assert!(ledger.state.reversed.contains(&5));
+    // A reversal is decided whatever day it is, even before the reversed payment's date.
+    let before = given(&with(funded(), [pay_cash("10")]));
+    assert!(before.when_on(&reverse(5), date("2026-01-01")).is_ok());
 }
 
 // ---------------------------------------------------------------------------

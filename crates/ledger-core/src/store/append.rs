@@ -317,12 +317,13 @@ impl Appender {
         let first_new = batch.events.len();
         let saved_state = (unit.commands.len() > 1).then(|| batch.state.clone());
         let saved_head = (batch.head.seq, batch.head.hash, batch.head.recorded_at.clone());
+        let today = chrono::Utc::now().date_naive();
         for (index, command) in unit.commands.iter().enumerate() {
             let target = match command.reversal_seq() {
                 Some(seq) => Some(find_target(connection, batch, seq).await?),
                 None => None,
             };
-            match decide(&batch.state, command, target.as_ref()) {
+            match decide(&batch.state, command, target.as_ref(), today) {
                 Ok(body) => self.push_event(batch, &unit.actor, body),
                 Err(error) => {
                     batch.events.truncate(first_new);
