@@ -235,14 +235,9 @@ test_on_both_backends! {
             ("an impossible date", officer, with(&cash, "paid_on", json!("2023-02-30")), "/v1/payments/cash"),
             ("an unknown payment method", officer, with(&cash, "method", json!("carrier_pigeon")), "/v1/payments/cash"),
             ("a bad programme code", officer, with(&cash, "programme", json!("mo tu se!")), "/v1/payments/cash"),
-            ("an in-kind grant to both a returnee and a community", officer,
-                with(&in_kind_individual_body(AMIF_MA, "MA-2", "10.00"), "community", json!("Douar")), "/v1/grants/in-kind"),
-            ("an in-kind grant to nobody", officer,
-                in_kind_individual_body(AMIF_MA, "MA-2", "10.00").as_object().map(|body| {
-                    let mut body = body.clone();
-                    body.remove("case_id");
-                    Value::Object(body).to_string()
-                }).unwrap(), "/v1/grants/in-kind"),
+            ("a programme code in lower case", officer, with(&cash, "programme", json!("motuse")), "/v1/payments/cash"),
+            ("a country code in lower case", officer, with(&cash, "country", json!("ma")), "/v1/payments/cash"),
+            ("a code with a space around it", officer, with(&cash, "donor", json!(" EU-AMIF")), "/v1/payments/cash"),
             ("a negative seq to reverse", officer, json!({"seq": -1, "reason": "typo"}).to_string(), "/v1/reversals"),
             ("an unknown batch type", officer, json!({"commands": [{"type": "teleport"}]}).to_string(), "/v1/batch"),
             ("an empty batch", officer, json!({"commands": []}).to_string(), "/v1/batch"),
@@ -250,6 +245,15 @@ test_on_both_backends! {
         for (what, token, body, path) in &bodies {
             let answer = server.post_text(token, path, body).await;
             server.assert_refused(&answer, 400, head, what).await;
+        }
+        // Each field well formed, together contradicting each other: 422.
+        let to_both = with(&in_kind_individual_body(AMIF_MA, "MA-2", "10.00"), "community", json!("Douar"));
+        let mut to_nobody = in_kind_individual_body(AMIF_MA, "MA-2", "10.00");
+        to_nobody.as_object_mut().unwrap().remove("case_id");
+        for (what, body) in [("an in-kind grant to both a returnee and a community", to_both), ("an in-kind grant to nobody", to_nobody.to_string())] {
+            let answer = server.post_text(officer, "/v1/grants/in-kind", &body).await;
+            server.assert_refused(&answer, 422, head, what).await;
+            assert!(detail(&answer).contains("exactly one of case_id"), "{what}: {}", answer.body);
         }
         cash["case_id"] = json!("MA-3");
         let answer = server.post_with_key(officer, "/v1/payments/cash", &long_key, &cash.to_string()).await;
@@ -265,7 +269,6 @@ test_on_both_backends! {
             (auditor, "/v1/events?colour=blue"),
             (officer, "/v1/duplicates?window_days=many"),
             (admin, "/v1/programmes/MOTUSE/balance?as_of=yesterday"),
-            (admin, "/v1/programmes/MOTUSE/balance?as_of_seq=1&as_of=2023-01-01"),
             (admin, "/v1/programmes/MOTUSE/balance?as_of_seq=-3"),
             (admin, "/v1/countries/QQ/balance"),
         ];
@@ -505,7 +508,7 @@ test_on_both_backends! {
         server.assert_refused(&answer, 409, head, "registering an existing donor").await;
         assert!(detail(&answer).contains(AMIF), "the detail names the donor: {}", answer.body);
         let answer = server.post(&server.admin, "/v1/donors", &donor_body("eu-amif")).await;
-        server.assert_refused(&answer, 409, head, "registering an existing donor in lower case").await;
+        server.assert_refused(&answer, 400, head, "a donor code in lower case").await;
         let answer = server.post(&server.admin, "/v1/programmes", &programme_body(MOTUSE, "EUR", &["SN"])).await;
         server.assert_refused(&answer, 409, head, "registering an existing programme").await;
 
@@ -569,8 +572,8 @@ test_on_both_backends! {
         let in_francs = stated(cash_body(AMIF_MA, "MA-4", "1.00", ("1.00", "EUR")), "XOF");
         let answer = server.post(&officer, "/v1/payments/cash", &in_francs).await;
         server.assert_refused(&answer, 422, head, "a payment charged in another currency").await;
-        let answer = server.post(&officer, "/v1/commitments", &stated(commitment_body(MOTUSE, AMIF, "10.00"), "usd")).await;
-        server.assert_refused(&answer, 422, head, "a currency stated in lower case is still another currency").await;
+        let answer = server.post(&officer, "/v1/commitments", &stated(commitment_body(MOTUSE, AMIF, "10.00"), "USD")).await;
+        server.assert_refused(&answer, 422, head, "a currency other than the programme's").await;
         let fourth = server.get(&server.auditor, "/v1/events?after=3&limit=1").await.json();
         let fourth_type = fourth["events"][0]["event_type"].as_str().unwrap_or_default().to_string();
         assert!(fourth_type.contains("alloc"), "seq 4 is the allocation the last refusal tried to reverse: {fourth}");
@@ -796,7 +799,6 @@ test_on_both_backends! {
         let bmz = server.donor_token(BMZ).await;
         let forbidden = [
             "/v1/donors/BMZ/balance",
-            "/v1/donors/bmz/balance",
             "/v1/programmes/SAHEL/balance",
             "/v1/events",
             "/v1/events?after=0&limit=10",

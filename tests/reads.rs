@@ -64,8 +64,9 @@ test_on_both_backends! {
 
 test_on_both_backends! {
     /// One rule for points beyond the head: `as_of_seq` past the last event
-    /// and `as_of` after today are refused, and so are dates outside the
-    /// ledger's range; today and the head itself are answered.
+    /// and `as_of` after today are refused (422: well formed, not reached),
+    /// and dates outside the ledger's range are malformed (400); today and
+    /// the head itself are answered.
     async fn a_balance_is_never_answered_for_a_point_the_ledger_has_not_reached(database: TestDatabase) {
         let server = TestServer::start(&database).await;
         programme_with_payments(&server, 2).await;
@@ -76,17 +77,17 @@ test_on_both_backends! {
         let live = server.get(admin, "/v1/programmes/MOTUSE/balance").await;
         assert_eq!(live.status, 200, "{}", live.body);
         let refused = [
-            (format!("as_of_seq={}", head + 1), "past the ledger's last event"),
-            (format!("as_of={tomorrow}"), "after today"),
-            ("as_of=9999-12-31".to_string(), "as_of must be a date YYYY-MM-DD from 1990-01-01 to 2099-12-31"),
-            ("as_of=1989-12-31".to_string(), "as_of must be a date"),
-            ("as_of=2025-1-1".to_string(), "as_of must be a date"),
-            ("as_of=+10000-01-01".to_string(), "as_of must be a date"),
-            ("as_of_seq=1&as_of=2025-01-01".to_string(), "not both"),
+            (format!("as_of_seq={}", head + 1), 422, "past the ledger's last event"),
+            (format!("as_of={tomorrow}"), 422, "after today"),
+            ("as_of=9999-12-31".to_string(), 400, "as_of must be a date YYYY-MM-DD from 1990-01-01 to 2099-12-31"),
+            ("as_of=1989-12-31".to_string(), 400, "as_of must be a date"),
+            ("as_of=2025-1-1".to_string(), 400, "as_of must be a date"),
+            ("as_of=+10000-01-01".to_string(), 400, "as_of must be a date"),
+            ("as_of_seq=1&as_of=2025-01-01".to_string(), 422, "not both"),
         ];
-        for (query, named) in &refused {
+        for (query, status, named) in &refused {
             let answer = server.get(admin, &format!("/v1/programmes/MOTUSE/balance?{query}")).await;
-            server.assert_refused(&answer, 400, head, query).await;
+            server.assert_refused(&answer, *status, head, query).await;
             assert!(detail(&answer).contains(named), "{query}: {}", detail(&answer));
         }
         let at_head = server.get(admin, &format!("/v1/programmes/MOTUSE/balance?as_of_seq={head}")).await;
@@ -122,7 +123,7 @@ test_on_both_backends! {
         for (query, status) in [
             ("as_of_seq=3".to_string(), 403),
             (format!("as_of_seq={head}"), 403),
-            (format!("as_of={today}"), 400),
+            (format!("as_of={today}"), 422),
         ] {
             let answer = server.get(&amif, &format!("/v1/programmes/MOTUSE/balance?{query}")).await;
             server.assert_refused(&answer, status, head, &query).await;

@@ -227,8 +227,8 @@ test_on_both_backends! {
 }
 
 test_on_both_backends! {
-    /// Proof requests outside the chain or malformed are refused with the
-    /// status that names the problem.
+    /// Proof requests outside the chain, malformed or contradicting
+    /// themselves are refused with the status that names the problem.
     async fn proof_requests_outside_the_chain_are_refused(database: TestDatabase) {
         let app = spawn_app(&database).await;
         let (head, _) = app.ledger.store.head().await.unwrap();
@@ -236,10 +236,11 @@ test_on_both_backends! {
             ("/v1/proofs/inclusion?seq=0".to_string(), StatusCode::BAD_REQUEST),
             (format!("/v1/proofs/inclusion?seq={}", head + 1), StatusCode::NOT_FOUND),
             (format!("/v1/proofs/inclusion?seq=2&size={}", head + 1), StatusCode::NOT_FOUND),
-            ("/v1/proofs/inclusion?seq=5&size=4".to_string(), StatusCode::BAD_REQUEST),
+            // Each parameter well formed, the two contradicting each other.
+            ("/v1/proofs/inclusion?seq=5&size=4".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
             ("/v1/proofs/inclusion".to_string(), StatusCode::BAD_REQUEST),
             ("/v1/proofs/consistency?from=0&to=5".to_string(), StatusCode::BAD_REQUEST),
-            ("/v1/proofs/consistency?from=6&to=5".to_string(), StatusCode::BAD_REQUEST),
+            ("/v1/proofs/consistency?from=6&to=5".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
             (format!("/v1/proofs/consistency?from=5&to={}", head + 1), StatusCode::NOT_FOUND),
         ];
         for (path, expected) in cases {

@@ -2,8 +2,8 @@
 //!
 //! One rule for points beyond the head: a balance is never answered for a
 //! point the ledger has not reached. `as_of_seq` past the last event and
-//! `as_of` after today (UTC) are refused with 400; `as_of` today gives the
-//! figures up to now.
+//! `as_of` after today (UTC) are refused with 422 (`NotReached`: well
+//! formed, but not yet there); `as_of` today gives the figures up to now.
 //!
 //! Donors see aggregates only: their tokens may not use `as_of_seq`, their
 //! figures stand at the end of a closed UTC day (yesterday by default, and
@@ -89,17 +89,17 @@ async fn resolve_on(state: &AppState, role: Role, as_of: &AsOf, today: NaiveDate
         (Some(seq), None) => {
             let (head, _) = state.ledger.store.head().await?;
             if seq > head {
-                return Err(ApiError::BadRequest(format!(
+                return Err(ApiError::NotReached(format!(
                     "as_of_seq {seq} is past the ledger's last event ({head}); give 0 to {head}"
                 )));
             }
             Ok(Point::Seq(seq, None))
         }
-        (None, Some(day)) if role == Role::Donor && day > yesterday => Err(ApiError::BadRequest(format!(
+        (None, Some(day)) if role == Role::Donor && day > yesterday => Err(ApiError::NotReached(format!(
             "donor figures stand at the end of a closed UTC day: as_of may be at most {yesterday}"
         ))),
         (None, Some(day)) if day > today => {
-            Err(ApiError::BadRequest(format!("as_of {day} is after today ({today}, UTC); the ledger has no figures for it yet")))
+            Err(ApiError::NotReached(format!("as_of {day} is after today ({today}, UTC); the ledger has no figures for it yet")))
         }
         (None, Some(day)) => Ok(Point::Seq(last_seq_of_day(state, day).await?, Some(day))),
         (None, None) if role == Role::Donor => Ok(Point::Seq(last_seq_of_day(state, yesterday).await?, Some(yesterday))),

@@ -44,9 +44,9 @@ impl From<AuditError> for ApiError {
             AuditError::Request(
                 request @ (ProofRequestError::NoSuchEvent { .. } | ProofRequestError::SizeBeyondChain { .. }),
             ) => ApiError::NotFound(request.to_string()),
-            AuditError::Request(
-                request @ (ProofRequestError::SeqBeyondSize { .. } | ProofRequestError::BadRange { .. }),
-            ) => ApiError::Inconsistent(request.to_string()),
+            AuditError::Request(request @ (ProofRequestError::SeqBeyondSize { .. } | ProofRequestError::BadRange { .. })) => {
+                ApiError::Inconsistent(request.to_string())
+            }
             AuditError::Request(request) => ApiError::BadRequest(request.to_string()),
             AuditError::Store(store) => store.into(),
             other => ApiError::internal(other),
@@ -211,7 +211,7 @@ async fn check_donor_scope(store: &Store, donor: &DonorCode, event_type: &str, p
 /// it funds.
 #[utoipa::path(get, path = "/v1/proofs/inclusion", params(InclusionQuery),
     responses((status = 200, body = InclusionProof), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem)),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn inclusion_proof(
     State(state): State<AppState>,
@@ -255,7 +255,8 @@ pub struct ConsistencyQuery {
 /// hashes only, so every role may fetch it (a donor holding two checkpoints
 /// checks with it that the ledger only grew between them).
 #[utoipa::path(get, path = "/v1/proofs/consistency", params(ConsistencyQuery),
-    responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn consistency_proof(
     State(state): State<AppState>,

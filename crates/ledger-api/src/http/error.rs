@@ -3,7 +3,8 @@
 //! Status per variant: `BadRequest` 400, `Unauthorized` 401, `Forbidden` 403,
 //! `NotFound` 404, `MethodNotAllowed` 405, `Conflict` 409, `PayloadTooLarge`
 //! 413, `UnsupportedMediaType` 415, `Unprocessable` 422 (a money rule refused
-//! it), `Inconsistent` 422 (fields that contradict each other), `Unavailable` 503 (shutting down; the database held by another
+//! it), `Inconsistent` 422 (fields that contradict each other), `NotReached` 422 (a
+//! point beyond the chain's head or after today), `Unavailable` 503 (shutting down; the database held by another
 //! writer, unreachable or full: nothing recorded, retry; or the outcome of a
 //! commit unknown: retry with the same Idempotency-Key), `Internal` 500 (logged with its cause,
 //! answered with a generic body).
@@ -37,6 +38,10 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Inconsistent(String),
+    /// A point in the chain or in time the ledger has not reached (or, for
+    /// a donor, a day not yet closed).
+    #[error("{0}")]
+    NotReached(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -72,6 +77,9 @@ impl ApiError {
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "money-rule", "A money rule refused the request"),
             ApiError::Inconsistent(_) => (StatusCode::UNPROCESSABLE_ENTITY, "inconsistent", "The request contradicts itself"),
+            ApiError::NotReached(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "not-reached", "The ledger has no figures for that point yet")
+            }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }

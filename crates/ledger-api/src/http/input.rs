@@ -96,6 +96,19 @@ pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
     (first..=last).contains(&day).then_some(day)
 }
 
+/// Reads a non-negative whole number, also when written as `7.0` or `7e0`
+/// (JSON, and JSON Schema's `integer`, do not tell them apart).
+pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let number = <Number as serde::Deserialize>::deserialize(deserializer)?;
+    if let Some(whole) = number.as_u64() {
+        return Ok(whole);
+    }
+    match number.as_f64() {
+        Some(value) if value >= 0.0 && value.fract() == 0.0 && value <= u64::MAX as f64 => Ok(value as u64),
+        _ => Err(de::Error::custom(format!("{number} is not a whole number of 0 or more"))),
+    }
+}
+
 /// Parses a JSON document, refusing an object that holds one key twice, at
 /// any depth (serde_json alone keeps the last one, so two readers could
 /// understand one body differently). Nesting is bounded by serde_json's own

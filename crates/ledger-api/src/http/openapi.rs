@@ -55,7 +55,9 @@ fn status_description(status: &str) -> &'static str {
         "415" => "the body is not sent as application/json",
         "422" => "a money rule refused the request",
         "500" => "internal error (logged)",
-        _ => "unavailable: shutting down, or the database busy, unreachable or full (nothing recorded), or the outcome of a commit unknown",
+        _ => {
+            "unavailable: shutting down, or the database busy, unreachable or full (nothing recorded), or the outcome of a commit unknown"
+        }
     }
 }
 
@@ -148,7 +150,8 @@ fn inline_batch_commands(document: &mut Value) {
         return;
     };
     for variant in variants {
-        let Some([body, tag]) = variant.get("allOf").and_then(Value::as_array).and_then(|parts| <[Value; 2]>::try_from(parts.clone()).ok())
+        let Some([body, tag]) =
+            variant.get("allOf").and_then(Value::as_array).and_then(|parts| <[Value; 2]>::try_from(parts.clone()).ok())
         else {
             continue;
         };

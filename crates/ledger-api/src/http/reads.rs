@@ -46,7 +46,7 @@ async fn donor_funds(state: &AppState, donor: &DonorCode, programme: &ProgrammeC
 /// (see `as_of`).
 #[utoipa::path(get, path = "/v1/programmes/{code}/balance", params(("code" = String, Path), AsOf),
     responses((status = 200, body = ProgrammeBalance), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem)),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn programme_balance(
     State(state): State<AppState>,
@@ -97,7 +97,7 @@ pub async fn programme_balance(
 /// donor token reads only its own, as of the end of a closed UTC day.
 #[utoipa::path(get, path = "/v1/donors/{code}/balance", params(("code" = String, Path), AsOf),
     responses((status = 200, body = DonorBalance), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem)),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn donor_balance(
     State(state): State<AppState>,

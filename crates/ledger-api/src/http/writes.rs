@@ -186,6 +186,8 @@ pub struct InKindGrantRequest {
 #[serde(deny_unknown_fields)]
 pub struct ReversalRequest {
     /// The seq of the money event to cancel.
+    #[serde(deserialize_with = "input::whole_number")]
+    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     pub seq: u64,
     pub reason: String,
 }

@@ -446,7 +446,10 @@ fn deliver_in_kind(state: &State, command: &Command) -> Result<EventBody, Domain
             return Err(DomainError::inconsistent("level", "a grant to one returnee (case_id) has level individual".to_string()));
         }
         (Recipient::Community(_), Level::Individual) => {
-            return Err(DomainError::inconsistent("level", "a grant to a community has level community or structural".to_string()));
+            return Err(DomainError::inconsistent(
+                "level",
+                "a grant to a community has level community or structural".to_string(),
+            ));
         }
     };
     check_available(state, &line_key(programme, donor, *country), money)?;

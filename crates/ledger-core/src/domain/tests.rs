@@ -270,6 +270,14 @@ fn with(mut commands: Vec<Command>, more: impl IntoIterator<Item = Command>) -> 
     commands
 }
 
+/// Asserts an `Inconsistent` refusal naming `field`.
+fn assert_inconsistent(result: Result<EventBody, DomainError>, field: &str) -> String {
+    match result {
+        Err(DomainError::Inconsistent { field: refused, message }) if refused == field => message,
+        other => panic!("expected {field} to be refused as inconsistent, got {other:?}"),
+    }
+}
+
 /// Asserts an `Invalid` refusal naming `field`.
 fn assert_invalid(result: Result<EventBody, DomainError>, field: &str) -> String {
     match result {
@@ -294,7 +302,8 @@ fn every_refusal_has_the_kind_its_status_is_mapped_from() {
     let text = String::new;
     let cases = [
         (DomainError::invalid("name", text()), ErrorKind::Invalid),
-        (DomainError::AmountTooLarge { amount, currency: "EUR" }, ErrorKind::Invalid),
+        (DomainError::AmountTooLarge { amount, currency: "EUR" }, ErrorKind::MoneyRule),
+        (DomainError::inconsistent("ends_on", text()), ErrorKind::Inconsistent),
         (DomainError::UnknownDonor(text()), ErrorKind::Unknown),
         (DomainError::UnknownProgramme(text()), ErrorKind::Unknown),
         (DomainError::UnknownSeq(1), ErrorKind::Unknown),
@@ -501,10 +510,10 @@ fn totals_loaded_from_funding_and_budget_lines_equal_the_folded_ones() {
 #[test]
 fn a_registered_donor_is_recorded_with_its_name_and_kind() {
     let ledger = given(&[]);
-    let body = ledger.when(&register_donor("eu-eutf")).unwrap();
+    let body = ledger.when(&register_donor("EU-EUTF")).unwrap();
     let EventBody::DonorRegistered(event) = body else { panic!("expected a donor registration") };
     assert_eq!(event.code.as_str(), "EU-EUTF");
-    assert_eq!(event.name, "donor eu-eutf");
+    assert_eq!(event.name, "donor EU-EUTF");
     assert_eq!(event.kind, "eu_instrument");
 }
 
@@ -566,7 +575,7 @@ fn a_programme_ending_before_it_starts_is_refused() {
         starts_on: date(starts_on),
         ends_on: date(ends_on),
     };
-    assert_invalid(ledger.when(&dated("2024-01-01", "2023-12-31")), "ends_on");
+    assert_inconsistent(ledger.when(&dated("2024-01-01", "2023-12-31")), "ends_on");
     assert!(ledger.when(&dated("2024-01-01", "2024-01-01")).is_ok(), "a one-day programme is allowed");
 }
 
@@ -599,11 +608,17 @@ fn a_programme_with_an_empty_name_or_implementer_is_refused() {
 }
 
 #[test]
-fn free_text_is_trimmed_and_refused_when_too_long_or_holding_control_characters() {
+fn free_text_is_taken_as_sent_and_refused_when_spaced_too_long_or_holding_control_characters() {
     let ledger = given(&[]);
     let donor = |name: String| Command::RegisterDonor { code: donor_code(DONOR), name, kind: "national".to_string() };
-    let EventBody::DonorRegistered(event) = ledger.when(&donor("  BMZ  ".to_string())).unwrap() else { unreachable!() };
-    assert_eq!(event.name, "BMZ");
+    let EventBody::DonorRegistered(event) = ledger.when(&donor("Federal Ministry BMZ".to_string())).unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(event.name, "Federal Ministry BMZ");
+    for spaced in ["  BMZ  ", " BMZ", "BMZ ", "\u{a0}BMZ", "BMZ\u{3000}", "\u{feff}BMZ"] {
+        let message = assert_invalid(ledger.when(&donor(spaced.to_string())), "name");
+        assert_eq!(message, "must not begin or end with a space", "{spaced:?}");
+    }
     assert!(ledger.when(&donor("x".repeat(500))).is_ok());
     let message = assert_invalid(ledger.when(&donor("x".repeat(501))), "name");
     assert!(message.contains("500"), "{message}");
@@ -642,10 +657,14 @@ fn free_text_refuses_bidirectional_overrides_and_isolates() {
 }
 
 #[test]
-fn codes_are_upper_cased_and_trimmed() {
-    assert_eq!(DonorCode::parse(" eu-eutf ").unwrap().as_str(), "EU-EUTF");
-    assert_eq!(ProgrammeCode::parse("motuse").unwrap().as_str(), "MOTUSE");
-    assert_eq!(ProgrammeCode::parse("rada_2").unwrap().as_str(), "RADA_2");
+fn codes_are_taken_exactly_as_sent() {
+    assert_eq!(DonorCode::parse("EU-EUTF").unwrap().as_str(), "EU-EUTF");
+    assert_eq!(ProgrammeCode::parse("RADA_2").unwrap().as_str(), "RADA_2");
+    assert_eq!(ProgrammeCode::parse("2").unwrap().as_str(), "2");
+    for text in [" eu-eutf ", "motuse", "Motuse", " MOTUSE", "MOTUSE "] {
+        let refused = ProgrammeCode::parse(text).expect_err(text);
+        assert!(refused.to_string().contains("upper-case"), "{refused}");
+    }
 }
 
 #[test]
@@ -667,8 +686,8 @@ fn a_code_that_is_empty_too_long_or_holds_other_characters_is_refused() {
 #[test]
 fn an_alpha_3_country_becomes_alpha_2() {
     assert_eq!(country_code("MAR"), country_code("MA"));
-    assert_eq!(country_code("tun").as_str(), "TN");
-    assert_eq!(country_code(" sen ").to_string(), "SN");
+    assert_eq!(country_code("TUN").as_str(), "TN");
+    assert_eq!(country_code("SEN").to_string(), "SN");
     let ledger = given(&with(registered(), [commit("1000")]));
     let body = ledger.when(&allocate("SEN", "10")).unwrap();
     assert!(body.payload_json().contains(r#""country":"SN""#), "{}", body.payload_json());
@@ -676,7 +695,7 @@ fn an_alpha_3_country_becomes_alpha_2() {
 
 #[test]
 fn a_country_code_that_is_not_iso_3166_is_refused() {
-    for text in ["", "XX", "M", "MOROCCO", "ZZZ"] {
+    for text in ["", "XX", "M", "MOROCCO", "ZZZ", "ma", "Ma", " MA", "MA ", "mar"] {
         assert!(
             matches!(CountryCode::parse(text), Err(DomainError::Invalid { field: "country", .. })),
             "country {text:?} was accepted"
@@ -685,11 +704,11 @@ fn a_country_code_that_is_not_iso_3166_is_refused() {
 }
 
 #[test]
-fn currency_codes_are_upper_cased_and_a_bad_one_is_refused() {
-    assert_eq!(currency("eur").code(), "EUR");
-    assert_eq!(currency(" tnd ").minor_units(), 3);
+fn currency_codes_are_taken_exactly_as_sent_and_a_bad_one_is_refused() {
+    assert_eq!(currency("EUR").code(), "EUR");
+    assert_eq!(currency("TND").minor_units(), 3);
     assert_eq!(currency("XOF").minor_units(), 0);
-    for text in ["", "EURO", "ZZZ", "€"] {
+    for text in ["", "EURO", "ZZZ", "€", "eur", " TND ", "Eur"] {
         assert!(
             matches!(Currency::parse(text), Err(DomainError::Invalid { field: "currency", .. })),
             "currency {text:?} was accepted"
@@ -977,8 +996,8 @@ fn an_allocation_is_charged_to_its_budget_line_and_to_the_funding() {
 #[test]
 fn reallocation_to_the_same_country_is_refused() {
     let ledger = given(&funded());
-    assert_invalid(ledger.when(&reallocate("MA", "MA", "10")), "to_country");
-    assert_invalid(ledger.when(&reallocate("MA", "MAR", "10")), "to_country");
+    assert_inconsistent(ledger.when(&reallocate("MA", "MA", "10")), "to_country");
+    assert_inconsistent(ledger.when(&reallocate("MA", "MAR", "10")), "to_country");
 }
 
 #[test]
@@ -1051,7 +1070,7 @@ fn a_cash_payment_is_charged_to_its_budget_line_as_cash() {
 #[test]
 fn a_cash_payment_in_the_programme_currency_must_pay_the_charged_amount() {
     let ledger = given(&funded());
-    let message = assert_invalid(ledger.when(&pay_cash_in("MA", "100", "99.99", "EUR")), "paid_amount");
+    let message = assert_inconsistent(ledger.when(&pay_cash_in("MA", "100", "99.99", "EUR")), "paid_amount");
     assert!(message.contains("must equal amount 100.00"), "{message}");
     let MoneyEntry::CashReinsertionPaid(paid) =
         money_entry(&ledger.when(&pay_cash_in("MA", "100", "100.0", "EUR")).unwrap()).clone()
@@ -1128,9 +1147,9 @@ fn an_in_kind_grant_whose_level_does_not_match_its_recipient_is_refused() {
     let ledger = given(&funded());
     let returnee = || Recipient::Beneficiary(beneficiary(7));
     let community = || Recipient::Community("Douar Ouled Ali".to_string());
-    assert_invalid(ledger.when(&deliver_in_kind(returnee(), Level::Community, "10")), "level");
-    assert_invalid(ledger.when(&deliver_in_kind(returnee(), Level::Structural, "10")), "level");
-    assert_invalid(ledger.when(&deliver_in_kind(community(), Level::Individual, "10")), "level");
+    assert_inconsistent(ledger.when(&deliver_in_kind(returnee(), Level::Community, "10")), "level");
+    assert_inconsistent(ledger.when(&deliver_in_kind(returnee(), Level::Structural, "10")), "level");
+    assert_inconsistent(ledger.when(&deliver_in_kind(community(), Level::Individual, "10")), "level");
 }
 
 #[test]
