@@ -5,7 +5,10 @@
 
 #[macro_use]
 mod common;
+#[allow(dead_code, reason = "the harness serves tests/api.rs as well; these tests use part of it")]
+mod api_support;
 
+use api_support::{TestServer, assert_problem, cash_body, detail};
 use common::*;
 use ledger_core::domain::Command;
 use ledger_core::store::{Appender, Backend, Receipt, StoreError, UnitOutcome};
@@ -199,4 +202,49 @@ async fn a_killed_postgres_session_is_unreachable_not_an_internal_error_and_appe
     assert_exactly_these_are_stored(&reopened.store, &acknowledged).await;
     assert_chain_valid(&reopened.store, &test_keys()).await;
     assert_projections_equal_a_rebuild(&reopened.store).await;
+}
+
+/// Over HTTP, a killed database session (as a PostgreSQL restart gives) is
+/// a 503 that says the database cannot be reached and that nothing was
+/// recorded, never a 500; the same request resent with its Idempotency-Key
+/// is then recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_lost_database_is_a_503_and_the_resent_request_is_recorded_once() {
+    let Some(database) = TestDatabase::postgres().await else { return };
+    let server = TestServer::start(&database).await;
+    server.register_donor("EU-AMIF").await;
+    server.register_programme("MOTUSE", "EUR", &["MA"]).await;
+    server.commit_and_allocate("MOTUSE", "EU-AMIF", "1000.00", &[("MA", "500.00")]).await;
+    let head = server.head_seq().await;
+    let killer = database.open().await;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(killer.store.pool())
+    .await
+    .unwrap();
+    assert!(!ended.is_empty(), "the server's sessions were ended");
+    let body = cash_body(("MOTUSE", "EU-AMIF", "MA"), "MA-LOST-1", "10.00", ("10.00", "EUR")).to_string();
+    let mut refusals = 0;
+    let seq = loop {
+        let answer = server.post_with_key(&server.finance_officer, "/v1/payments/cash", "lost-connection-1", &body).await;
+        if answer.status == 201 {
+            break answer.json()["seq"].as_u64().unwrap();
+        }
+        assert_problem(&answer, 503, "a write on a killed session");
+        let detail = detail(&answer);
+        assert!(detail.contains("cannot be reached") && detail.contains("nothing was recorded"), "{detail}");
+        assert!(!detail.contains("another writer"), "an unreachable database is not blamed on another writer: {detail}");
+        refusals += 1;
+        assert!(refusals <= 20, "the server never reconnected");
+    };
+    assert_eq!(seq, head + 1, "the refused attempts used no seq");
+    let again = server.post_with_key(&server.finance_officer, "/v1/payments/cash", "lost-connection-1", &body).await;
+    assert_eq!(
+        (again.status, again.json()["seq"].as_u64()),
+        (201, Some(seq)),
+        "the resent request is answered, not appended again"
+    );
+    assert_eq!(server.head_seq().await, seq);
+    server.stop().await;
 }

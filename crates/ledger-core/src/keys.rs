@@ -364,6 +364,34 @@ mod tests {
     }
 
     #[test]
+    fn a_character_that_would_become_two_or_lies_outside_the_basic_plane_is_refused_not_guessed_at() {
+        for case_id in ["STRAßE-1", "ﬁle-1", "\u{1D400}-1", "A\u{301}-1", "٣-1"] {
+            let refused = normalise_case_id(case_id).expect_err(case_id);
+            assert!(refused.to_string().contains("may hold only"), "{case_id:?}: {refused}");
+        }
+        assert_eq!(normalise_case_id("ＭＡ‐１\u{200B} 2").unwrap(), "MA-12");
+        assert_eq!(normalise_case_id("ma/rab_2024.7").unwrap(), "MA/RAB_2024.7");
+    }
+
+    #[test]
+    fn the_case_id_pattern_names_exactly_the_characters_that_are_accepted() {
+        let pattern = case_id_pattern();
+        assert!(pattern.starts_with("^[") && pattern.ends_with("]*$"), "{pattern}");
+        // '-' '.' '/' and the digits, the ASCII letters and the full-width
+        // letters stay; the space and the zero-width space are dropped.
+        for kept in ["\\u002d-\\u0039", "\\u0041-\\u005a", "\\u0061-\\u007a", "\\uff21-\\uff3a"] {
+            assert!(pattern.contains(kept), "{kept} is in {pattern}");
+        }
+        let dropped = pattern.split("]*").next().unwrap();
+        assert!(dropped.contains("\\u0020") && dropped.contains("\\u2000-\\u200d"), "{dropped}");
+        for code in 0..=0xFFFFu32 {
+            let Some(character) = char::from_u32(code) else { continue };
+            let alone = normalise_case_id(&format!("A{character}"));
+            assert_eq!(alone.is_ok(), case_id_character(character).is_some(), "U+{code:04X}");
+        }
+    }
+
+    #[test]
     fn the_same_case_id_always_gives_the_same_ref_whatever_its_spacing_and_case() {
         let ring = ring();
         let first = ring.pseudonymise(" mar-2024 0012 ").unwrap();

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use ledger_core::domain::Seq;
+use ledger_core::store::StoreError;
 use projections::rows::Changes;
 use serde::Deserialize;
 use sqlx::Row;
@@ -114,7 +115,7 @@ async fn last_seq_of_day(state: &AppState, day: NaiveDate) -> Result<u64, ApiErr
         .bind(format!("{next_day}T00:00:00"))
         .fetch_optional(state.ledger.store.pool())
         .await
-        .map_err(ledger_core::store::StoreError::from)?;
+        .map_err(StoreError::from)?;
     let seq: i64 = match row {
         Some(row) => row.try_get(0).map_err(ApiError::internal)?,
         None => 0,
@@ -139,7 +140,11 @@ impl FoldCache {
         if let Some(changes) = last.as_ref().filter(|changes| changes.last_seq == seq) {
             return Ok(changes.clone());
         }
-        let folded = projections::rebuild::fold_until(&state.ledger.store, seq).await.map_err(ApiError::internal)?;
+        let folded = projections::rebuild::fold_until(&state.ledger.store, seq).await.map_err(|error| match error {
+            projections::rebuild::RebuildError::Store(store) => ApiError::from(store),
+            projections::rebuild::RebuildError::Database(database) => ApiError::from(StoreError::from(database)),
+            other => ApiError::internal(other),
+        })?;
         let folded = Arc::new(folded);
         // A fold of an empty prefix says seq 0 whatever was asked.
         if folded.last_seq == seq {

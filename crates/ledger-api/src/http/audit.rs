@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ledger_core::checkpoint::{SignedCheckpoint, public_key_id};
 use ledger_core::domain::{DonorCode, ProgrammeCode};
-use ledger_core::store::Store;
+use ledger_core::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -49,6 +49,7 @@ impl From<AuditError> for ApiError {
             }
             AuditError::Request(request) => ApiError::BadRequest(request.to_string()),
             AuditError::Store(store) => store.into(),
+            AuditError::Database(database) => StoreError::from(database).into(),
             other => ApiError::internal(other),
         }
     }
@@ -194,7 +195,7 @@ async fn donor_funds(store: &Store, donor: &DonorCode, programme: &str) -> Resul
         .bind(donor.as_str())
         .fetch_optional(store.pool())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(StoreError::from)?;
     Ok(row.is_some())
 }
 

@@ -19,7 +19,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
-        let principal = tokens::authenticate(&state.ledger.store, token).await.map_err(ApiError::internal)?;
+        let principal = tokens::authenticate(&state.ledger.store, token).await?;
         principal.map(Caller).ok_or(ApiError::Unauthorized)
     }
 }
@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for WriteCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token_hash = tokens::hash_token(bearer_token(parts)?);
-        let principal = state.tokens.principal(&state.ledger.store, &token_hash).await.map_err(ApiError::internal)?;
+        let principal = state.tokens.principal(&state.ledger.store, &token_hash).await?;
         let principal = principal.ok_or(ApiError::Unauthorized)?;
         Ok(WriteCaller { principal, token_hash })
     }
@@ -77,7 +77,7 @@ impl WriteCaller {
                 state.tokens.forget(&self.token_hash);
                 Err(ApiError::Unauthorized)
             }
-            Err(error) => Err(ApiError::internal(error)),
+            Err(error) => Err(error.into()),
         }
     }
 }

@@ -146,8 +146,24 @@ impl From<StoreError> for ApiError {
 
 impl From<projections::balances::BalanceError> for ApiError {
     fn from(error: projections::balances::BalanceError) -> Self {
+        use projections::balances::BalanceError;
         match error {
-            projections::balances::BalanceError::NotFound(message) => ApiError::NotFound(message),
+            BalanceError::NotFound(message) => ApiError::NotFound(message),
+            BalanceError::Database(database) => StoreError::from(database).into(),
+            BalanceError::Store(store) => store.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::tokens::TokenError> for ApiError {
+    fn from(error: crate::tokens::TokenError) -> Self {
+        match error {
+            // A lost or busy database while checking a token is a 503 like any other.
+            crate::tokens::TokenError::Database(database) => match StoreError::from(database) {
+                StoreError::Database(other) => ApiError::internal(other),
+                store => store.into(),
+            },
             other => ApiError::internal(other),
         }
     }

@@ -384,7 +384,7 @@ pub async fn duplicates(
     .bind(DUPLICATES_MAX)
     .fetch_all(state.ledger.store.pool())
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(StoreError::from)?;
     let mut by_reference: BTreeMap<String, Vec<Assistance>> = BTreeMap::new();
     for row in rows {
         let currency_text: String = row.try_get("currency").map_err(ApiError::internal)?;
