@@ -263,6 +263,11 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// that would become two letters is refused rather than guessed at, and
 /// the characters accepted are exactly those of [`case_id_pattern`].
 pub fn normalise_case_id(case_id: &str) -> Result<String, DomainError> {
+    // As sent, as well as once normalised: each character gives at most
+    // one, so the limit on what is sent is the whole rule.
+    if case_id.chars().count() > CASE_ID_CHARS_MAX {
+        return Err(DomainError::invalid("case_id", format!("is longer than {CASE_ID_CHARS_MAX} characters")));
+    }
     if case_id.chars().any(|character| case_id_character(character).is_none()) {
         return Err(DomainError::invalid("case_id", CASE_ID_RULE.to_string()));
     }
@@ -307,8 +312,8 @@ fn case_id_character(character: char) -> Option<Option<char>> {
 
 /// The case ids [`normalise_case_id`] accepts, as an ECMA-262 regular
 /// expression for the OpenAPI description: characters that are dropped,
-/// then at least one that stays, then any of both. (The length limit
-/// applies after normalisation.)
+/// then at least one that stays, then any of both; at most
+/// `CASE_ID_CHARS_MAX` characters as sent.
 pub fn case_id_pattern() -> String {
     let (mut dropped, mut kept) = (Vec::new(), Vec::new());
     for code in 0..=0xFFFFu32 {

@@ -80,7 +80,10 @@ impl FieldForms {
             country: json!({"type": "string", "enum": countries}),
             currency: json!({"type": "string", "enum": types::currency_codes()}),
             text: json!({"type": "string", "pattern": types::TEXT_PATTERN, "minLength": 1, "maxLength": types::TEXT_CHARS_MAX}),
-            case_id: json!({"type": "string", "pattern": ledger_core::keys::case_id_pattern()}),
+            case_id: json!({
+                "type": "string", "pattern": ledger_core::keys::case_id_pattern(),
+                "maxLength": ledger_core::keys::CASE_ID_CHARS_MAX,
+            }),
         }
     }
 

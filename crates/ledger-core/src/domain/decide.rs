@@ -262,7 +262,7 @@ fn register_programme(state: &State, registered: ProgrammeRegistered) -> Result<
     }
     let mut seen = std::collections::BTreeSet::new();
     if let Some(duplicate) = registered.countries.iter().find(|country| !seen.insert(**country)) {
-        return Err(DomainError::invalid("countries", format!("{duplicate} is listed twice")));
+        return Err(DomainError::inconsistent("countries", format!("{duplicate} is listed twice")));
     }
     if registered.ends_on < registered.starts_on {
         return Err(DomainError::inconsistent("ends_on", "must not be before starts_on".to_string()));

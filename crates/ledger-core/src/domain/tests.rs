@@ -549,14 +549,14 @@ fn a_programme_with_more_countries_than_the_limit_is_refused() {
 #[test]
 fn a_programme_listing_a_country_twice_is_refused() {
     let ledger = given(&[]);
-    let message = assert_invalid(ledger.when(&register_programme_in(PROGRAMME, "EUR", &["MA", "TN", "MA"])), "countries");
+    let message = assert_inconsistent(ledger.when(&register_programme_in(PROGRAMME, "EUR", &["MA", "TN", "MA"])), "countries");
     assert!(message.contains("MA is listed twice"), "{message}");
 }
 
 #[test]
 fn a_programme_listing_a_country_once_in_alpha_2_and_once_in_alpha_3_is_refused() {
     let ledger = given(&[]);
-    let message = assert_invalid(ledger.when(&register_programme_in(PROGRAMME, "EUR", &["TN", "TUN"])), "countries");
+    let message = assert_inconsistent(ledger.when(&register_programme_in(PROGRAMME, "EUR", &["TN", "TUN"])), "countries");
     assert!(message.contains("TN is listed twice"), "{message}");
 }
 
