@@ -132,7 +132,10 @@ pub struct CashPaymentRequest {
     pub programme: String,
     pub donor: String,
     pub country: String,
-    /// The implementer's case number. Only its pseudonym is stored.
+    /// The implementer's case number, at most 64 characters. Only its
+    /// pseudonym is stored. It is normalised first (Unicode NFKC, Unicode
+    /// dashes read as '-', spaces and invisible characters dropped, upper
+    /// case) and must then hold only A-Z 0-9 - / _ .
     #[schema(example = "MA-2023-000101")]
     pub case_id: String,
     /// Charged to the budget line, in the programme's currency.
@@ -160,7 +163,8 @@ pub struct InKindGrantRequest {
     pub programme: String,
     pub donor: String,
     pub country: String,
-    /// For a grant to one returnee (level individual).
+    /// For a grant to one returnee (level individual): the case number, read
+    /// as for a cash payment. Exactly one of `case_id` and `community`.
     pub case_id: Option<String>,
     /// For a grant to a community or an institution (level community or structural).
     pub community: Option<String>,
