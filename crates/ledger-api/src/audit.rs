@@ -67,7 +67,15 @@ pub enum AuditError {
     TreeDisagrees { seq: Seq, stored: String },
     #[error(transparent)]
     Request(#[from] ProofRequestError),
+    #[error("{NO_SIGNING_KEY}")]
+    NoSigningKey,
 }
+
+/// Why checkpoints are not signed when no signing key is configured, and
+/// what to do.
+pub const NO_SIGNING_KEY: &str = "checkpoint signing is off: no checkpoint signing key is configured; set \
+     LEDGER_CHECKPOINT_KEY to 64 hex characters of a key of its own (for example from `openssl rand -hex 32`), \
+     never one derived from another key";
 
 /// A proof request that cannot be answered as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -344,7 +352,13 @@ fn hmac_key_ring(hmac_keys: &[SecretKey]) -> Option<KeyRing> {
     let (active, retired) = hmac_keys.split_first()?;
     // The chain verifier reads only the HMAC keys; these two are never used.
     let unused = SecretKey::from_bytes([0; 32]);
-    Some(KeyRing { active_hmac: active.clone(), retired_hmac: retired.to_vec(), pseudonym: unused.clone(), checkpoint: unused })
+    Some(KeyRing {
+        active_hmac: active.clone(),
+        retired_hmac: retired.to_vec(),
+        pseudonym: unused,
+        checkpoint: None,
+        retired_checkpoint: Vec::new(),
+    })
 }
 
 /// Lines handed to a verifying thread at once, at most.
@@ -614,19 +628,86 @@ pub fn verify_export_file(path: &Path, check: &ExportCheck, progress: impl FnMut
 // ---------------------------------------------------------------------------
 // Checkpoints
 
-/// The ledger's Ed25519 checkpoint signing key.
-pub fn signing_key(keys: &KeyRing) -> SigningKey {
-    SigningKey::from_bytes(keys.checkpoint.secret())
+/// The ledger's Ed25519 checkpoint signing key, or `NoSigningKey` when
+/// none is configured (it is never derived from another key).
+pub fn signing_key(keys: &KeyRing) -> Result<SigningKey, AuditError> {
+    let seed = keys.checkpoint.as_ref().ok_or(AuditError::NoSigningKey)?;
+    Ok(SigningKey::from_bytes(seed.secret()))
 }
 
 /// The public key auditors verify the ledger's checkpoints with.
-pub fn public_key(keys: &KeyRing) -> VerifyingKey {
-    signing_key(keys).verifying_key()
+pub fn public_key(keys: &KeyRing) -> Result<VerifyingKey, AuditError> {
+    signing_key(keys).map(|key| key.verifying_key())
 }
 
 /// The public key as 64 lower-case hex characters.
-pub fn public_key_hex(keys: &KeyRing) -> String {
-    checkpoint::format_public_key_hex(&public_key(keys))
+pub fn public_key_hex(keys: &KeyRing) -> Result<String, AuditError> {
+    public_key(keys).map(|key| checkpoint::format_public_key_hex(&key))
+}
+
+/// A public key that signed the ledger's checkpoints before the current
+/// one, with the period it signed in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RetiredPublicKey {
+    /// The Ed25519 public key, 64 lower-case hex characters.
+    pub public_key: String,
+    /// The key id checkpoints signed with it carry.
+    pub key_id: String,
+    /// When it began to sign, if known (RFC 3339 UTC).
+    pub valid_from: Option<String>,
+    /// When it stopped signing (RFC 3339 UTC): a checkpoint under it
+    /// created later is not the ledger's.
+    pub valid_until: String,
+    /// True for a key an older version derived from an HMAC key: whoever
+    /// holds that HMAC key could sign with it, so its checkpoints prove no
+    /// more than that key's secrecy.
+    pub derived_from_hmac_key: bool,
+}
+
+/// The retired checkpoint keys: those configured, then each key derived
+/// from an HMAC key that signed stored checkpoints (its period: the first
+/// and last of them).
+pub async fn retired_public_keys(ledger: &Ledger) -> Result<Vec<RetiredPublicKey>, AuditError> {
+    let mut retired = Vec::new();
+    for key in &ledger.keys.retired_checkpoint {
+        let Ok(public_key) = checkpoint::parse_public_key_hex(&key.public_key) else { continue };
+        retired.push(RetiredPublicKey {
+            public_key: key.public_key.clone(),
+            key_id: checkpoint::public_key_id(&public_key),
+            valid_from: key.valid_from.clone(),
+            valid_until: key.valid_until.clone(),
+            derived_from_hmac_key: false,
+        });
+    }
+    let current = public_key(&ledger.keys).ok().map(|key| checkpoint::public_key_id(&key));
+    for seed in ledger.keys.derived_checkpoint_seeds() {
+        let derived = SigningKey::from_bytes(&seed).verifying_key();
+        let key_id = checkpoint::public_key_id(&derived);
+        if current.as_deref() == Some(key_id.as_str()) || retired.iter().any(|known| known.key_id == key_id) {
+            continue;
+        }
+        if let Some((first, last)) = signing_period(&ledger.store, &key_id).await? {
+            retired.push(RetiredPublicKey {
+                public_key: checkpoint::format_public_key_hex(&derived),
+                key_id,
+                valid_from: Some(first),
+                valid_until: last,
+                derived_from_hmac_key: true,
+            });
+        }
+    }
+    Ok(retired)
+}
+
+/// The `created_at` of the first and last stored checkpoints signed under `key_id`.
+async fn signing_period(store: &Store, key_id: &str) -> Result<Option<(String, String)>, AuditError> {
+    let row = sqlx::query("SELECT MIN(created_at) AS first, MAX(created_at) AS last FROM checkpoints WHERE key_id = $1")
+        .bind(key_id)
+        .fetch_one(store.pool())
+        .await?;
+    let first: Option<String> = row.try_get("first")?;
+    let last: Option<String> = row.try_get("last")?;
+    Ok(first.zip(last))
 }
 
 /// Now, as a checkpoint's `created_at`: RFC 3339 UTC to the second.
@@ -646,6 +727,7 @@ pub struct CheckpointOutcome {
 /// computing the Merkle root of its event hashes, then signs and stores a
 /// checkpoint of it. A chain that does not verify is never signed.
 pub async fn create_checkpoint(ledger: &Ledger, progress: impl FnMut(Seq)) -> Result<CheckpointOutcome, AuditError> {
+    signing_key(&ledger.keys)?;
     let (tree_size, root) = verified_root(&ledger.store, &ledger.keys, progress).await?;
     if tree_size == 0 {
         return Err(AuditError::EmptyLedger);
@@ -689,9 +771,10 @@ async fn verified_root(store: &Store, keys: &KeyRing, mut progress: impl FnMut(S
 /// Signs `(tree_size, root, now)` with the ledger's key and stores it, or
 /// returns the checkpoint of that size already stored if its root is the same.
 pub async fn sign_and_store(ledger: &Ledger, tree_size: u64, root: Hash) -> Result<CheckpointOutcome, AuditError> {
+    let key = signing_key(&ledger.keys)?;
     let checkpoint = Checkpoint::new(tree_size, root, checkpoint_time_now()).expect("the current time is well-formed ascii");
-    let signed = checkpoint::sign(checkpoint, &signing_key(&ledger.keys));
-    assert_eq!(signed.verify(&public_key(&ledger.keys)), Ok(()), "a fresh signature verifies");
+    let signed = checkpoint::sign(checkpoint, &key);
+    assert_eq!(signed.verify(&key.verifying_key()), Ok(()), "a fresh signature verifies");
     store_checkpoint(&ledger.store, &signed).await
 }
 
@@ -1218,7 +1301,7 @@ pub async fn run_checkpoint(
     public_key_only: bool,
 ) -> anyhow::Result<std::process::ExitCode> {
     if public_key_only {
-        println!("{}", public_key_hex(&ledger.keys));
+        println!("{}", public_key_hex(&ledger.keys)?);
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let (head, _) = ledger.store.head().await?;
@@ -1227,7 +1310,7 @@ pub async fn run_checkpoint(
     bar.finish_and_clear();
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(error @ (AuditError::ChainInvalid(_) | AuditError::CheckpointDiffers { .. })) => {
+        Err(error @ (AuditError::ChainInvalid(_) | AuditError::CheckpointDiffers { .. } | AuditError::NoSigningKey)) => {
             println!("checkpoint REFUSED: {error}");
             return Ok(std::process::ExitCode::from(1));
         }
@@ -1242,7 +1325,7 @@ pub async fn run_checkpoint(
     eprintln!(
         "checkpoint of {} events {verb}; public key {}",
         outcome.checkpoint.checkpoint.tree_size,
-        public_key_hex(&ledger.keys)
+        public_key_hex(&ledger.keys)?
     );
     Ok(std::process::ExitCode::SUCCESS)
 }

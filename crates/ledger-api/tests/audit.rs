@@ -44,7 +44,7 @@ test_on_both_backends! {
         let outcome = audit::create_checkpoint(&ledger, |_| {}).await.unwrap();
         assert!(outcome.created);
         assert_eq!(outcome.checkpoint.checkpoint.tree_size, head_seq);
-        assert_eq!(outcome.checkpoint.verify(&audit::public_key(&ledger.keys)), Ok(()));
+        assert_eq!(outcome.checkpoint.verify(&audit::public_key(&ledger.keys).unwrap()), Ok(()));
 
         let report = verify_text(&text, &full_check(Some(&outcome.checkpoint)));
         assert_eq!(report.failure, None);
@@ -229,7 +229,7 @@ async fn a_forged_checkpoint_is_rejected() {
 
     // Genuinely signed by the ledger, but over another history.
     let other_root = Checkpoint::new(genuine.checkpoint.tree_size, [5; 32], "2026-01-01T00:00:00Z").unwrap();
-    let signed_other = checkpoint::sign(other_root, &audit::signing_key(&ledger.keys));
+    let signed_other = checkpoint::sign(other_root, &audit::signing_key(&ledger.keys).unwrap());
     let failure = failure_of(&text, &full_check(Some(&signed_other)));
     let size = genuine.checkpoint.tree_size;
     assert_eq!((failure.line, failure.seq), (Some(size), Some(size)));
@@ -352,10 +352,10 @@ async fn an_empty_export_verifies_and_only_against_a_checkpoint_of_size_zero() {
     let report = verify_text("", &full_check(None));
     assert!(report.is_valid() && report.events == 0);
     let empty = Checkpoint::new(0, ledger_core::merkle::empty_root(), "2026-01-01T00:00:00Z").unwrap();
-    let signed = checkpoint::sign(empty, &audit::signing_key(&keys));
+    let signed = checkpoint::sign(empty, &audit::signing_key(&keys).unwrap());
     assert!(verify_text("", &full_check(Some(&signed))).is_valid());
     let one = Checkpoint::new(1, [1; 32], "2026-01-01T00:00:00Z").unwrap();
-    let signed = checkpoint::sign(one, &audit::signing_key(&keys));
+    let signed = checkpoint::sign(one, &audit::signing_key(&keys).unwrap());
     assert_eq!(failure_of("", &full_check(Some(&signed))).fault, ExportFault::ShorterThanCheckpoint { events: 0, tree_size: 1 });
 }
 
@@ -415,6 +415,69 @@ async fn export_then_checkpoint_then_verify_export_exits_0_with_the_real_binary(
     assert_exit(&verify("export.jsonl", "not-hex"), 2, "verify --export with a malformed public key");
 }
 
+/// With keys from the environment and no `LEDGER_CHECKPOINT_KEY`, no
+/// signing key is derived from the HMAC key: signing is refused, saying
+/// how to set one, and the rest of the ledger works.
+#[test]
+fn without_a_checkpoint_key_in_the_environment_signing_is_refused_and_the_rest_works() {
+    let database = TestDatabase::sqlite();
+    let run = |args: &[&str]| run_ledger(&database, Keys::EnvironmentWithoutCheckpointKey, args);
+    assert_exit(&run(&["demo"]), 0, "ledger demo");
+    assert_exit(&run(&["verify"]), 0, "ledger verify");
+    assert_exit(&run(&["export", "--out", "export.jsonl"]), 0, "ledger export");
+    let refused = run(&["checkpoint"]);
+    assert_exit(&refused, 1, "ledger checkpoint without a signing key");
+    assert!(stdout(&refused).contains("checkpoint REFUSED: checkpoint signing is off"), "{}", stdout(&refused));
+    assert!(stdout(&refused).contains("set LEDGER_CHECKPOINT_KEY to 64 hex characters"), "{}", stdout(&refused));
+    let public_key = run(&["checkpoint", "--public-key"]);
+    assert_exit(&public_key, 2, "ledger checkpoint --public-key without a signing key");
+    assert!(String::from_utf8_lossy(&public_key.stderr).contains("LEDGER_CHECKPOINT_KEY"));
+    let serve = run(&["serve", "--bind", "127.0.0.1:0", "--checkpoint-every", "60"]);
+    assert_exit(&serve, 2, "serve --checkpoint-every without a signing key");
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("--checkpoint-every: checkpoint signing is off"));
+    assert!(!database.path("ledger.db.keys").exists(), "keys from the environment write no key file");
+}
+
+test_on_both_backends! {
+    /// Checkpoints signed with the key an older version derived from the
+    /// HMAC key, and with a configured retired key, keep verifying: both
+    /// are published with the period they signed in.
+    async fn retired_checkpoint_keys_are_published_with_their_validity(database: TestDatabase) {
+        let mut keys = test_keys();
+        let retired = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let retired_hex = checkpoint::format_public_key_hex(&retired.verifying_key());
+        keys.retired_checkpoint.push(
+            ledger_core::keys::RetiredCheckpointKey::parse(&retired_hex, None, "2026-03-01T00:00:00Z").unwrap(),
+        );
+        let ledger = database.open_with_keys(keys.clone()).await;
+        append_donor(&ledger, "DANIDA").await;
+        append_donor(&ledger, "SIDA").await;
+        let mut cache = audit::MerkleCache::default();
+        cache.catch_up(&ledger.store, None).await.unwrap();
+        let root = |size| cache.tree().root(size).unwrap();
+        let derived = ed25519_dalek::SigningKey::from_bytes(&keys.derived_checkpoint_seeds()[0]);
+        let old = checkpoint::sign(Checkpoint::new(1, root(1), "2026-01-02T00:00:00Z").unwrap(), &derived);
+        audit::store_checkpoint(&ledger.store, &old).await.unwrap();
+        let older = checkpoint::sign(Checkpoint::new(2, root(2), "2026-02-02T00:00:00Z").unwrap(), &derived);
+        audit::store_checkpoint(&ledger.store, &older).await.unwrap();
+
+        let published = audit::retired_public_keys(&ledger).await.unwrap();
+        assert_eq!(published.len(), 2, "{published:?}");
+        assert_eq!(published[0].public_key, retired_hex);
+        assert_eq!((published[0].valid_from.as_deref(), published[0].valid_until.as_str()), (None, "2026-03-01T00:00:00Z"));
+        assert!(!published[0].derived_from_hmac_key);
+        let derived_view = &published[1];
+        assert!(derived_view.derived_from_hmac_key);
+        assert_eq!(derived_view.key_id, old.key_id);
+        assert_eq!(derived_view.valid_from.as_deref(), Some("2026-01-02T00:00:00Z"));
+        assert_eq!(derived_view.valid_until, "2026-02-02T00:00:00Z");
+        let derived_public = checkpoint::parse_public_key_hex(&derived_view.public_key).unwrap();
+        assert_eq!(old.verify(&derived_public), Ok(()));
+        assert_eq!(older.verify(&derived_public), Ok(()));
+        assert_ne!(old.key_id, checkpoint::public_key_id(&audit::public_key(&keys).unwrap()), "the derived key signs no more");
+    }
+}
+
 /// `verify --export` and `verify-proof` run on an auditor's machine: they
 /// open no database and create no file.
 #[test]
@@ -444,7 +507,7 @@ async fn proofs_printed_by_prove_verify_offline_against_checkpoints() {
     let old_size = signed_checkpoint_file(&database, "old.json").checkpoint.tree_size;
     append_donor(&database.open().await, "DANIDA").await;
     assert_exit(&run(&["checkpoint", "--out", "new.json"]), 0, "second checkpoint");
-    let public_key = audit::public_key_hex(&test_keys());
+    let public_key = audit::public_key_hex(&test_keys()).unwrap();
 
     let inclusion = run(&["prove", "--seq", "31", "--size", &old_size.to_string()]);
     assert_exit(&inclusion, 0, "prove --seq");
@@ -602,7 +665,7 @@ fn checkpoint_of(lines: &[String]) -> SignedCheckpoint {
         roots.push(&parse_line(line).hash);
     }
     let checkpoint = Checkpoint::new(roots.len(), roots.root(), "2026-11-23T18:44:10Z").unwrap();
-    checkpoint::sign(checkpoint, &audit::signing_key(&test_keys()))
+    checkpoint::sign(checkpoint, &audit::signing_key(&test_keys()).unwrap())
 }
 
 #[test]

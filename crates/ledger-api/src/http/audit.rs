@@ -19,7 +19,7 @@ use super::AppState;
 use super::auth::{Caller, READERS};
 use super::error::{ApiError, Problem};
 use super::params::{self, PathSize, QueryParams};
-use crate::audit::{self, AuditError, ConsistencyProof, InclusionProof, ProofRequestError};
+use crate::audit::{self, AuditError, ConsistencyProof, InclusionProof, ProofRequestError, RetiredPublicKey};
 use crate::tokens::Role;
 
 /// The media type of a JSON Lines export.
@@ -126,18 +126,28 @@ impl From<&SignedCheckpoint> for CheckpointView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicKeyView {
-    /// The Ed25519 public key, 64 lower-case hex characters.
-    pub public_key: String,
-    /// The key id checkpoints signed with it carry.
-    pub key_id: String,
+    /// The Ed25519 public key, 64 lower-case hex characters; null when
+    /// checkpoint signing is off (no signing key is configured).
+    pub public_key: Option<String>,
+    /// The key id checkpoints signed with it carry; null when signing is off.
+    pub key_id: Option<String>,
+    /// The keys that signed before, each with the period it signed in, so
+    /// that old checkpoints keep verifying.
+    pub retired: Vec<RetiredPublicKey>,
 }
 
-/// The public key checkpoints are signed with. Fetch it once and keep it
-/// outside the ledger: a key fetched from a compromised server proves nothing.
+/// The public key checkpoints are signed with, and the retired ones. Fetch
+/// them once and keep them outside the ledger: a key fetched from a
+/// compromised server proves nothing.
 #[utoipa::path(get, path = "/v1/checkpoints/public-key", responses((status = 200, body = PublicKeyView)))]
-pub async fn checkpoint_public_key(State(state): State<AppState>) -> Json<PublicKeyView> {
-    let key = audit::public_key(&state.ledger.keys);
-    Json(PublicKeyView { public_key: ledger_core::checkpoint::format_public_key_hex(&key), key_id: public_key_id(&key) })
+pub async fn checkpoint_public_key(State(state): State<AppState>) -> Result<Json<PublicKeyView>, ApiError> {
+    let key = audit::public_key(&state.ledger.keys).ok();
+    let retired = audit::retired_public_keys(&state.ledger).await?;
+    Ok(Json(PublicKeyView {
+        public_key: key.as_ref().map(ledger_core::checkpoint::format_public_key_hex),
+        key_id: key.as_ref().map(public_key_id),
+        retired,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/checkpoints/latest",
