@@ -218,6 +218,10 @@ pub enum ExportFault {
     Malformed(String),
     #[error("the line is longer than {EXPORT_LINE_BYTES_MAX} bytes")]
     LineTooLong,
+    #[error("the last line is not ended by a line feed (0x0a): the file may be cut off")]
+    NoLineFeed,
+    #[error("the export holds no events: an export starts with the line of seq 1")]
+    Empty,
     #[error(
         "the export starts at seq {found}, not 1: verify a full export, or append incremental exports to the full export they continue"
     )]
@@ -280,6 +284,7 @@ impl ExportReport {
 #[serde(deny_unknown_fields)]
 struct ExportLine {
     seq: Seq,
+    #[serde(deserialize_with = "hyphenated_lower_case_uuid")]
     id: Uuid,
     recorded_at: String,
     actor: String,
@@ -347,6 +352,15 @@ fn lower_hex_32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Has
     decode_lower_hex_32(text).ok_or_else(|| serde::de::Error::custom("a hash must be 64 lower-case hex characters"))
 }
 
+/// A UUID only as the ledger writes it: 36 characters, hyphenated, lower-case.
+fn hyphenated_lower_case_uuid<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Uuid, D::Error> {
+    let text = <&str>::deserialize(deserializer)?;
+    let refused = || serde::de::Error::custom("id must be a UUID written hyphenated in lower case (36 characters)");
+    let id = Uuid::try_parse(text).map_err(|_| refused())?;
+    let canonical = id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).to_string();
+    if canonical == text { Ok(id) } else { Err(refused()) }
+}
+
 /// A key ring holding only the given HMAC keys, the first as the active one.
 fn hmac_key_ring(hmac_keys: &[SecretKey]) -> Option<KeyRing> {
     let (active, retired) = hmac_keys.split_first()?;
@@ -404,7 +418,10 @@ fn verify_batch(batch: &Batch, keys: Option<&KeyRing>) -> BatchOutcome {
         let line = &batch.bytes[start..end];
         outcome.bytes = end as u64;
         start = end;
-        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let (text, line_feed) = match line.strip_suffix(b"\n") {
+            Some(text) => (text, true),
+            None => (line, false),
+        };
         let event: EventRecord = match serde_json::from_slice::<ExportLine>(text) {
             Ok(parsed) => parsed.into(),
             Err(error) => {
@@ -413,6 +430,11 @@ fn verify_batch(batch: &Batch, keys: Option<&KeyRing>) -> BatchOutcome {
                 return outcome;
             }
         };
+        if !line_feed {
+            outcome.failure =
+                Some(ExportFailure { line: Some(line_number), seq: Some(event.seq), fault: ExportFault::NoLineFeed });
+            return outcome;
+        }
         let verifier = verifier.get_or_insert_with(|| {
             outcome.first = Some((event.seq, event.prev_hash));
             ChainVerifier::resume(keys, event.seq.saturating_sub(1), event.prev_hash)
@@ -500,6 +522,9 @@ impl Sequencer<'_> {
     }
 
     fn finish(&self) -> Result<(), ExportFailure> {
+        if self.head.0 == 0 {
+            return Err(ExportFailure { line: Some(1), seq: Some(1), fault: ExportFault::Empty });
+        }
         let Some(trusted) = self.checkpoint else { return Ok(()) };
         let tree_size = trusted.checkpoint.checkpoint.tree_size;
         let events = self.head.0;

@@ -346,17 +346,57 @@ async fn an_incremental_export_is_refused_alone_and_verifies_appended_to_the_ful
     assert_eq!(export_text(&ledger, full.lines().count() as u64).await, "", "nothing after the head");
 }
 
+/// As docs/audit.md says, an export starts with the line of seq 1, so an
+/// empty one is invalid at line 1; and a checkpoint of size 0 proves
+/// nothing (docs/merkle.md), so it is refused however good its signature.
 #[tokio::test]
-async fn an_empty_export_verifies_and_only_against_a_checkpoint_of_size_zero() {
+async fn an_empty_export_and_a_checkpoint_of_size_zero_are_refused() {
     let keys = test_keys();
-    let report = verify_text("", &full_check(None));
-    assert!(report.is_valid() && report.events == 0);
+    let failure = failure_of("", &full_check(None));
+    assert_eq!((failure.line, failure.seq, failure.fault), (Some(1), Some(1), ExportFault::Empty));
     let empty = Checkpoint::new(0, ledger_core::merkle::empty_root(), "2026-01-01T00:00:00Z").unwrap();
     let signed = checkpoint::sign(empty, &audit::signing_key(&keys).unwrap());
-    assert!(verify_text("", &full_check(Some(&signed))).is_valid());
+    let failure = failure_of("", &full_check(Some(&signed)));
+    assert_eq!(failure.fault, ExportFault::CheckpointSignature(CheckpointError::EmptyTree));
+    let export = generated_export(2);
+    assert_eq!(
+        failure_of(&export, &full_check(Some(&signed))).fault,
+        ExportFault::CheckpointSignature(CheckpointError::EmptyTree)
+    );
     let one = Checkpoint::new(1, [1; 32], "2026-01-01T00:00:00Z").unwrap();
     let signed = checkpoint::sign(one, &audit::signing_key(&keys).unwrap());
-    assert_eq!(failure_of("", &full_check(Some(&signed))).fault, ExportFault::ShorterThanCheckpoint { events: 0, tree_size: 1 });
+    assert_eq!(failure_of("", &full_check(Some(&signed))).fault, ExportFault::Empty);
+}
+
+/// Every line, the last included, is ended by a line feed: a last line
+/// without one is refused at that line, even when its event is whole.
+#[test]
+fn an_export_whose_last_line_lacks_its_line_feed_is_refused_at_that_line() {
+    let export = generated_export(3);
+    assert!(verify_text(&export, &full_check(None)).is_valid());
+    let cut = export.strip_suffix('\n').unwrap();
+    let failure = failure_of(cut, &full_check(None));
+    assert_eq!((failure.line, failure.seq, failure.fault), (Some(3), Some(3), ExportFault::NoLineFeed));
+    let report = verify_text(cut, &full_check(None));
+    assert_eq!(report.events, 2, "the events before the last line verified");
+}
+
+/// The id is the UUID hyphenated in lower case, as docs/audit.md says:
+/// upper case, no hyphens, braces or a URN are refused at their line.
+#[test]
+fn an_id_written_other_than_hyphenated_lower_case_is_refused() {
+    let export = generated_export(2);
+    let mut lines = split_lines(&export);
+    let id = parse_line(&lines[1]).id.hyphenated().to_string();
+    let upper_case = "0192ABCD-0000-7000-8000-00000000000A".to_string();
+    for written in [upper_case, id.replace('-', ""), format!("{{{id}}}"), format!("urn:uuid:{id}")] {
+        lines[1] = split_lines(&export)[1].replacen(&id, &written, 1);
+        assert_ne!(lines[1], split_lines(&export)[1]);
+        let failure = failure_of(&join_lines(&lines), &full_check(None));
+        assert_eq!(failure.line, Some(2), "{written}");
+        let ExportFault::Malformed(reason) = failure.fault else { panic!("{written}: not malformed") };
+        assert!(reason.contains("id must be a UUID written hyphenated in lower case"), "{written}: {reason}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -485,7 +525,8 @@ fn the_offline_checks_open_no_database() {
     let database = TestDatabase::sqlite();
     std::fs::write(database.path("empty.jsonl"), "").unwrap();
     let output = run_ledger_in(&database.directory, None, Keys::KeyFile, &["verify", "--export", "empty.jsonl"]);
-    assert_exit(&output, 0, "verify --export of an empty export");
+    assert_exit(&output, 1, "verify --export of an empty export");
+    assert!(stdout(&output).contains("export INVALID at line 1 (seq 1): the export holds no events"), "{}", stdout(&output));
     std::fs::write(database.path("proof.json"), "{}").unwrap();
     let output = run_ledger_in(&database.directory, None, Keys::KeyFile, &["verify-proof", "--proof", "proof.json"]);
     assert_exit(&output, 1, "verify-proof of an empty object");
