@@ -212,7 +212,7 @@ fn bench_verifier(figures: &Figures, export: &Path, checkpoint: &SignedCheckpoin
     }
     let full = ExportCheck {
         hmac_keys: vec![keys.active_hmac.clone()],
-        checkpoint: Some(TrustedCheckpoint {
+        checkpoint: Some(TrustedCheckpoint::Json {
             checkpoint: checkpoint.clone(),
             public_key: audit::public_key(keys).expect("the bench keys sign"),
         }),

@@ -20,6 +20,7 @@ use ledger_core::domain::Seq;
 use ledger_core::keys::{KeyRing, SecretKey, TagError};
 use ledger_core::merkle::{self, Hash, MerkleError, MerkleTree};
 use ledger_core::merkle_stream::MerkleRootBuilder;
+use ledger_core::note::{self, CheckpointText, SignedNote, VerifierKey};
 use ledger_core::store::{READ_PAGE_EVENTS_MAX, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -193,11 +194,33 @@ pub async fn export_to_file(
 // ---------------------------------------------------------------------------
 // Offline verification of an export
 
-/// A signed checkpoint and the public key it must verify under.
+/// A signed checkpoint and the key it must verify under: the ledger's JSON
+/// form under the hex public key, or a C2SP checkpoint note under the log's
+/// vkey (whose name is the origin).
 #[derive(Clone, Debug)]
-pub struct TrustedCheckpoint {
-    pub checkpoint: SignedCheckpoint,
-    pub public_key: VerifyingKey,
+pub enum TrustedCheckpoint {
+    Json { checkpoint: SignedCheckpoint, public_key: VerifyingKey },
+    Note { note: SignedNote, log_key: VerifierKey },
+}
+
+impl TrustedCheckpoint {
+    /// Verifies the signature and returns the signed tree size and root.
+    /// A checkpoint of size 0 proves nothing and is refused.
+    pub fn verify(&self) -> Result<(u64, Hash), CheckpointError> {
+        match self {
+            TrustedCheckpoint::Json { checkpoint, public_key } => {
+                checkpoint.verify(public_key)?;
+                Ok((checkpoint.checkpoint.tree_size, checkpoint.checkpoint.root_hash))
+            }
+            TrustedCheckpoint::Note { note, log_key } => {
+                let text = note::verify_checkpoint(note, log_key).map_err(CheckpointError::Note)?;
+                if text.tree_size == 0 {
+                    return Err(CheckpointError::EmptyTree);
+                }
+                Ok((text.tree_size, text.root_hash))
+            }
+        }
+    }
 }
 
 /// What to check an export against, beyond seq continuity, links and hashes.
@@ -454,36 +477,34 @@ fn verify_batch(batch: &Batch, keys: Option<&KeyRing>) -> BatchOutcome {
 /// Merkle root of the first `tree_size` hashes, the verified head.
 struct Sequencer<'check> {
     checkpoint: Option<&'check TrustedCheckpoint>,
+    /// The checkpoint's size and root, once its signature verified.
+    signed: Option<(u64, Hash)>,
     roots: MerkleRootBuilder,
     head: (Seq, Hash),
     bytes: u64,
 }
 
 impl Sequencer<'_> {
-    fn check_checkpoint_signature(&self) -> Result<(), ExportFailure> {
+    fn check_checkpoint_signature(&mut self) -> Result<(), ExportFailure> {
         let Some(trusted) = self.checkpoint else { return Ok(()) };
         let signature_fault = |error| ExportFailure { line: None, seq: None, fault: ExportFault::CheckpointSignature(error) };
-        trusted.checkpoint.verify(&trusted.public_key).map_err(signature_fault)?;
+        self.signed = Some(trusted.verify().map_err(signature_fault)?);
         self.compare_root_when_complete(None)
     }
 
     /// Once the builder holds exactly `tree_size` leaves, its root must be the signed one.
     fn compare_root_when_complete(&self, line: Option<u64>) -> Result<(), ExportFailure> {
-        let Some(trusted) = self.checkpoint else { return Ok(()) };
-        let signed = &trusted.checkpoint.checkpoint;
-        if self.roots.len() != signed.tree_size {
+        let Some((tree_size, root_hash)) = self.signed else { return Ok(()) };
+        if self.roots.len() != tree_size {
             return Ok(());
         }
         let computed = self.roots.root();
-        if computed == signed.root_hash {
+        if computed == root_hash {
             return Ok(());
         }
-        let fault = ExportFault::CheckpointRootMismatch {
-            tree_size: signed.tree_size,
-            computed: hex::encode(computed),
-            signed: hex::encode(signed.root_hash),
-        };
-        Err(ExportFailure { line, seq: line.map(|_| signed.tree_size), fault })
+        let fault =
+            ExportFault::CheckpointRootMismatch { tree_size, computed: hex::encode(computed), signed: hex::encode(root_hash) };
+        Err(ExportFailure { line, seq: line.map(|_| tree_size), fault })
     }
 
     /// The checks a walk over every line in one thread would make at the
@@ -508,7 +529,7 @@ impl Sequencer<'_> {
         if let Some(first) = outcome.first {
             self.check_boundary(batch_first_line, first)?;
         }
-        let checkpoint_size = self.checkpoint.map_or(0, |trusted| trusted.checkpoint.checkpoint.tree_size);
+        let checkpoint_size = self.signed.map_or(0, |(tree_size, _)| tree_size);
         for (offset, hash) in outcome.hashes.iter().enumerate() {
             if self.roots.len() < checkpoint_size {
                 self.roots.push(hash);
@@ -525,8 +546,7 @@ impl Sequencer<'_> {
         if self.head.0 == 0 {
             return Err(ExportFailure { line: Some(1), seq: Some(1), fault: ExportFault::Empty });
         }
-        let Some(trusted) = self.checkpoint else { return Ok(()) };
-        let tree_size = trusted.checkpoint.checkpoint.tree_size;
+        let Some((tree_size, _)) = self.signed else { return Ok(()) };
         let events = self.head.0;
         if events < tree_size {
             let fault = ExportFault::ShorterThanCheckpoint { events, tree_size };
@@ -543,7 +563,7 @@ impl Sequencer<'_> {
             head_hash,
             bytes: self.bytes,
             tags_checked,
-            checkpoint_size: self.checkpoint.map(|trusted| trusted.checkpoint.checkpoint.tree_size),
+            checkpoint_size: self.signed.map(|(tree_size, _)| tree_size),
             failure,
         }
     }
@@ -585,6 +605,7 @@ pub fn verify_export(mut reader: impl BufRead, check: &ExportCheck, mut progress
     let tags_checked = keys.is_some();
     let mut sequencer = Sequencer {
         checkpoint: check.checkpoint.as_ref(),
+        signed: None,
         roots: MerkleRootBuilder::new(),
         head: (0, GENESIS_PREV_HASH),
         bytes: 0,
@@ -733,6 +754,29 @@ async fn signing_period(store: &Store, key_id: &str) -> Result<Option<(String, S
     let first: Option<String> = row.try_get("first")?;
     let last: Option<String> = row.try_get("last")?;
     Ok(first.zip(last))
+}
+
+/// The log's note verifier key: its name is the origin.
+pub fn vkey(ledger: &Ledger) -> Result<VerifierKey, AuditError> {
+    let public_key = public_key(&ledger.keys)?;
+    Ok(VerifierKey::new(&ledger.origin, note::SIGNATURE_TYPE_ED25519, public_key)
+        .expect("the origin was checked when the ledger opened"))
+}
+
+/// A stored checkpoint as a C2SP checkpoint note (origin, size, base64
+/// root), signed by the log's note key. Ed25519 is deterministic, so the
+/// same checkpoint always gives the same note.
+pub fn checkpoint_note(ledger: &Ledger, signed: &SignedCheckpoint) -> Result<SignedNote, AuditError> {
+    let key = signing_key(&ledger.keys)?;
+    let text = CheckpointText {
+        origin: ledger.origin.clone(),
+        tree_size: signed.checkpoint.tree_size,
+        root_hash: signed.checkpoint.root_hash,
+        extensions: Vec::new(),
+    };
+    let note = note::sign_checkpoint(&text, &key).expect("the origin was checked when the ledger opened");
+    assert_eq!(note::verify_checkpoint(&note, &vkey(ledger)?), Ok(text), "a fresh note verifies");
+    Ok(note)
 }
 
 /// Now, as a checkpoint's `created_at`: RFC 3339 UTC to the second.
@@ -1173,20 +1217,19 @@ fn decode_proof_path(proof: &[String]) -> Result<Vec<Hash>, ProofFault> {
 fn check_against_checkpoints(roots: &[(u64, Hash)], checkpoints: &[TrustedCheckpoint]) -> Result<Vec<u64>, ProofFault> {
     let mut sizes = Vec::with_capacity(checkpoints.len());
     for trusted in checkpoints {
-        trusted.checkpoint.verify(&trusted.public_key).map_err(ProofFault::CheckpointSignature)?;
-        let signed = &trusted.checkpoint.checkpoint;
-        let Some((_, proof_root)) = roots.iter().find(|(size, _)| *size == signed.tree_size) else {
+        let (tree_size, root_hash) = trusted.verify().map_err(ProofFault::CheckpointSignature)?;
+        let Some((_, proof_root)) = roots.iter().find(|(size, _)| *size == tree_size) else {
             let sizes = roots.iter().map(|(size, _)| size.to_string()).collect::<Vec<_>>().join(" and ");
-            return Err(ProofFault::CheckpointSizeMismatch { tree_size: signed.tree_size, sizes });
+            return Err(ProofFault::CheckpointSizeMismatch { tree_size, sizes });
         };
-        if *proof_root != signed.root_hash {
+        if *proof_root != root_hash {
             return Err(ProofFault::CheckpointRootMismatch {
-                tree_size: signed.tree_size,
+                tree_size,
                 proof_root: hex::encode(proof_root),
-                signed: hex::encode(signed.root_hash),
+                signed: hex::encode(root_hash),
             });
         }
-        sizes.push(signed.tree_size);
+        sizes.push(tree_size);
     }
     Ok(sizes)
 }
@@ -1266,14 +1309,48 @@ pub async fn run_export(ledger: &Ledger, out: &Path, after: Seq) -> anyhow::Resu
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Reads a signed checkpoint file: `Ok(Err(reason))` when it is not one.
-fn read_checkpoint_file(path: &Path) -> Result<Result<SignedCheckpoint, String>, AuditError> {
-    let text = read_small_file(path)?;
-    Ok(serde_json::from_str(&text).map_err(|error| format!("{} is not a signed checkpoint: {error}", path.display())))
+/// The key a checkpoint is verified with: the hex public key, or a note
+/// verifier key (vkey), which also names the origin.
+#[derive(Clone, Debug)]
+pub enum CheckpointKey {
+    Hex(VerifyingKey),
+    Vkey(VerifierKey),
 }
 
-fn parse_public_key(text: &str) -> anyhow::Result<VerifyingKey> {
-    checkpoint::parse_public_key_hex(text.trim()).map_err(|error| anyhow::anyhow!("--public-key: {error}"))
+/// Reads a signed checkpoint file, the JSON form (it starts with `{`) or a
+/// checkpoint note: `Ok(Err(reason))` when it is neither, or a note and
+/// the key is not a vkey.
+fn read_checkpoint_file(path: &Path, key: &CheckpointKey) -> Result<Result<TrustedCheckpoint, String>, AuditError> {
+    let text = read_small_file(path)?;
+    if text.starts_with('{') {
+        let public_key = match key {
+            CheckpointKey::Hex(public_key) => *public_key,
+            CheckpointKey::Vkey(vkey) => vkey.public_key,
+        };
+        return Ok(serde_json::from_str(&text)
+            .map(|checkpoint| TrustedCheckpoint::Json { checkpoint, public_key })
+            .map_err(|error| format!("{} is not a signed checkpoint: {error}", path.display())));
+    }
+    let note = match SignedNote::parse(text.as_bytes()) {
+        Ok(note) => note,
+        Err(error) => return Ok(Err(format!("{} is neither a JSON checkpoint nor a checkpoint note: {error}", path.display()))),
+    };
+    match key {
+        CheckpointKey::Vkey(log_key) => Ok(Ok(TrustedCheckpoint::Note { note, log_key: log_key.clone() })),
+        CheckpointKey::Hex(_) => Ok(Err(format!(
+            "{} is a checkpoint note: give --public-key as the log's vkey (name+hash+key, the vkey of GET /v1/checkpoints/public-key)",
+            path.display()
+        ))),
+    }
+}
+
+/// `--public-key`: 64 hex characters, or a vkey.
+fn parse_public_key(text: &str) -> anyhow::Result<CheckpointKey> {
+    let text = text.trim();
+    if text.contains('+') {
+        return VerifierKey::parse(text).map(CheckpointKey::Vkey).map_err(|error| anyhow::anyhow!("--public-key: {error}"));
+    }
+    checkpoint::parse_public_key_hex(text).map(CheckpointKey::Hex).map_err(|error| anyhow::anyhow!("--public-key: {error}"))
 }
 
 /// `ledger verify --export FILE [--hmac-key HEX]... [--checkpoint FILE --public-key HEX]`. Opens no database.
@@ -1287,8 +1364,8 @@ pub fn run_verify_export(
     let checkpoint = match (checkpoint_file, public_key_hex) {
         (Some(file), Some(key)) => {
             let public_key = parse_public_key(key)?;
-            match read_checkpoint_file(file)? {
-                Ok(checkpoint) => Some(TrustedCheckpoint { checkpoint, public_key }),
+            match read_checkpoint_file(file, &public_key)? {
+                Ok(checkpoint) => Some(checkpoint),
                 Err(reason) => {
                     println!("export INVALID: {reason}");
                     return Ok(std::process::ExitCode::from(1));
@@ -1319,14 +1396,28 @@ fn print_export_report(report: &ExportReport) -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-/// `ledger checkpoint [--out FILE]` and `ledger checkpoint --public-key`.
+/// How `ledger checkpoint` writes a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckpointFormat {
+    /// The ledger's own flat JSON object (docs/merkle.md).
+    Json,
+    /// A C2SP checkpoint note signed by the log's note key.
+    Note,
+}
+
+/// `ledger checkpoint [--out FILE] [--format json|note]` and `ledger checkpoint --public-key`
+/// (with `--format note`: the vkey).
 pub async fn run_checkpoint(
     ledger: &Ledger,
     out: Option<&Path>,
     public_key_only: bool,
+    format: CheckpointFormat,
 ) -> anyhow::Result<std::process::ExitCode> {
     if public_key_only {
-        println!("{}", public_key_hex(&ledger.keys)?);
+        match format {
+            CheckpointFormat::Json => println!("{}", public_key_hex(&ledger.keys)?),
+            CheckpointFormat::Note => println!("{}", vkey(ledger)?.format()),
+        }
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let (head, _) = ledger.store.head().await?;
@@ -1341,10 +1432,13 @@ pub async fn run_checkpoint(
         }
         Err(error) => return Err(error.into()),
     };
-    let json = serde_json::to_string_pretty(&outcome.checkpoint)? + "\n";
+    let text = match format {
+        CheckpointFormat::Json => serde_json::to_string_pretty(&outcome.checkpoint)? + "\n",
+        CheckpointFormat::Note => checkpoint_note(ledger, &outcome.checkpoint)?.format(),
+    };
     match out {
-        Some(path) => std::fs::write(path, json).map_err(|source| AuditError::File { path: path.to_path_buf(), source })?,
-        None => print!("{json}"),
+        Some(path) => std::fs::write(path, text).map_err(|source| AuditError::File { path: path.to_path_buf(), source })?,
+        None => print!("{text}"),
     }
     let verb = if outcome.created { "signed" } else { "already stored" };
     eprintln!(
@@ -1389,8 +1483,8 @@ pub fn run_verify_proof(
     let text = read_small_file(proof_file)?;
     let mut checkpoints = Vec::with_capacity(checkpoint_files.len());
     for file in checkpoint_files {
-        match read_checkpoint_file(file)? {
-            Ok(checkpoint) => checkpoints.push(TrustedCheckpoint { checkpoint, public_key: public_key.expect("checked above") }),
+        match read_checkpoint_file(file, public_key.as_ref().expect("checked above"))? {
+            Ok(checkpoint) => checkpoints.push(checkpoint),
             Err(reason) => {
                 println!("proof INVALID: {reason}");
                 return Ok(std::process::ExitCode::from(1));

@@ -248,7 +248,7 @@ async fn a_checkpoint_under_a_wrong_public_key_is_rejected() {
     let genuine = audit::create_checkpoint(&ledger, |_| {}).await.unwrap().checkpoint;
     let wrong_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
     let check = ExportCheck {
-        checkpoint: Some(TrustedCheckpoint { checkpoint: genuine.clone(), public_key: wrong_key }),
+        checkpoint: Some(TrustedCheckpoint::Json { checkpoint: genuine.clone(), public_key: wrong_key }),
         ..full_check(None)
     };
     let failure = failure_of(&text, &check);
@@ -518,6 +518,68 @@ test_on_both_backends! {
     }
 }
 
+/// `ledger checkpoint --format note` writes a C2SP checkpoint note named by
+/// `LEDGER_ORIGIN`; `--public-key --format note` prints its vkey; `verify
+/// --export` and `verify-proof` take the note with the vkey, and refuse it
+/// under a hex key, under another origin's vkey, or changed.
+#[tokio::test]
+async fn checkpoint_notes_are_written_and_verified_offline_with_the_vkey() {
+    let database = TestDatabase::sqlite();
+    let run = |args: &[&str]| {
+        let mut command = ledger_command(&database.directory, Some(&database.url), Keys::Environment, args);
+        command.env("LEDGER_ORIGIN", "ledger.example.org/avrr").output().unwrap()
+    };
+    assert_exit(&run(&["demo"]), 0, "ledger demo");
+    assert_exit(&run(&["export", "--out", "export.jsonl"]), 0, "ledger export");
+    assert_exit(&run(&["checkpoint", "--format", "note", "--out", "checkpoint.note"]), 0, "ledger checkpoint --format note");
+    let vkey_run = run(&["checkpoint", "--public-key", "--format", "note"]);
+    assert_exit(&vkey_run, 0, "ledger checkpoint --public-key --format note");
+    let vkey = stdout(&vkey_run).trim().to_string();
+    assert!(vkey.starts_with("ledger.example.org/avrr+"), "{vkey}");
+    let note = std::fs::read_to_string(database.path("checkpoint.note")).unwrap();
+    let events = std::fs::read_to_string(database.path("export.jsonl")).unwrap().lines().count();
+    assert!(note.starts_with(&format!("ledger.example.org/avrr\n{events}\n")), "{note}");
+
+    let offline = |args: &[&str]| run_ledger_in(&database.directory, None, Keys::KeyFile, args);
+    let verify =
+        |key: &str, file: &str| offline(&["verify", "--export", "export.jsonl", "--checkpoint", file, "--public-key", key]);
+    let valid = verify(&vkey, "checkpoint.note");
+    assert_exit(&valid, 0, "verify --export against the note");
+    assert!(stdout(&valid).contains(&format!("the first {events} events match the signed checkpoint")), "{}", stdout(&valid));
+
+    let hex_key = audit::public_key_hex(&test_keys()).unwrap();
+    let under_hex = verify(&hex_key, "checkpoint.note");
+    assert_exit(&under_hex, 1, "a note under a hex key");
+    assert!(stdout(&under_hex).contains("give --public-key as the log's vkey"), "{}", stdout(&under_hex));
+    let other_origin = ledger_core::note::VerifierKey::new(
+        "ledger.example.org/other",
+        ledger_core::note::SIGNATURE_TYPE_ED25519,
+        audit::public_key(&test_keys()).unwrap(),
+    )
+    .unwrap()
+    .format();
+    let wrong_name = verify(&other_origin, "checkpoint.note");
+    assert_exit(&wrong_name, 1, "a note under another origin's vkey");
+    assert!(stdout(&wrong_name).contains("no signature by ledger.example.org/other"), "{}", stdout(&wrong_name));
+    std::fs::write(database.path("changed.note"), note.replacen(&format!("\n{events}\n"), &format!("\n{}\n", events - 1), 1))
+        .unwrap();
+    let changed = verify(&vkey, "changed.note");
+    assert_exit(&changed, 1, "a changed note");
+    assert!(stdout(&changed).contains("does not verify over the note's text"), "{}", stdout(&changed));
+    std::fs::write(database.path("garbage.note"), "not a note").unwrap();
+    let garbage = verify(&vkey, "garbage.note");
+    assert_exit(&garbage, 1, "a malformed note");
+    assert!(stdout(&garbage).contains("neither a JSON checkpoint nor a checkpoint note"), "{}", stdout(&garbage));
+    assert_exit(&verify("nobody+00000000+AAAA", "checkpoint.note"), 2, "a malformed vkey is a usage error");
+
+    let inclusion = run(&["prove", "--seq", "3"]);
+    assert_exit(&inclusion, 0, "prove --seq 3");
+    std::fs::write(database.path("inclusion.json"), stdout(&inclusion)).unwrap();
+    let proof = offline(&["verify-proof", "--proof", "inclusion.json", "--checkpoint", "checkpoint.note", "--public-key", &vkey]);
+    assert_exit(&proof, 0, "verify-proof against the note");
+    assert!(stdout(&proof).contains(&format!("signed checkpoints of size {events}")), "{}", stdout(&proof));
+}
+
 /// `verify --export` and `verify-proof` run on an auditor's machine: they
 /// open no database and create no file.
 #[test]
@@ -762,7 +824,7 @@ const VECTOR_CONSISTENCY: &str = r#"{"from":2,"to":3,"from_root":"7d1c85e2c580f8
 const VECTOR_PUBLIC_KEY: &str = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
 
 fn vector_checkpoint(text: &str) -> TrustedCheckpoint {
-    TrustedCheckpoint {
+    TrustedCheckpoint::Json {
         checkpoint: serde_json::from_str(text).unwrap(),
         public_key: checkpoint::parse_public_key_hex(VECTOR_PUBLIC_KEY).unwrap(),
     }

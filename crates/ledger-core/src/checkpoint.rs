@@ -62,6 +62,9 @@ pub enum CheckpointError {
     /// A signature that does not verify over the checkpoint message.
     #[error("checkpoint signature is invalid")]
     InvalidSignature,
+    /// A checkpoint note that is malformed or does not verify.
+    #[error("{0}")]
+    Note(crate::note::NoteError),
     /// The operating system could not supply randomness for a new key.
     #[error("operating system random source failed: {0}")]
     RandomSource(getrandom::Error),

@@ -147,7 +147,7 @@ pub fn full_check(checkpoint: Option<&SignedCheckpoint>) -> ExportCheck {
     let keys = test_keys();
     ExportCheck {
         hmac_keys: vec![keys.active_hmac.clone()],
-        checkpoint: checkpoint.map(|checkpoint| TrustedCheckpoint {
+        checkpoint: checkpoint.map(|checkpoint| TrustedCheckpoint::Json {
             checkpoint: checkpoint.clone(),
             public_key: audit::public_key(&keys).unwrap(),
         }),
@@ -191,6 +191,7 @@ pub fn ledger_command(directory: &Path, database_url: Option<&str>, keys: Keys, 
         "LEDGER_CHECKPOINT_KEY",
         "LEDGER_CHECKPOINT_RETIRED_KEYS",
         "LEDGER_KEY_FILE",
+        "LEDGER_ORIGIN",
     ] {
         command.env_remove(variable);
     }
