@@ -35,7 +35,8 @@ fn bench_keys() -> KeyRing {
         active_hmac: SecretKey::from_bytes([1; 32]),
         retired_hmac: vec![],
         pseudonym: SecretKey::from_bytes([2; 32]),
-        checkpoint: SecretKey::from_bytes([3; 32]),
+        checkpoint: Some(SecretKey::from_bytes([3; 32])),
+        retired_checkpoint: Vec::new(),
     }
 }
 
@@ -109,7 +110,7 @@ fn best_of<T>(runs: usize, mut step: impl FnMut() -> T) -> (Duration, T) {
 
 fn sign_checkpoint(tree_size: u64, root: Hash, keys: &KeyRing) -> SignedCheckpoint {
     let checkpoint = Checkpoint::new(tree_size, root, "2026-11-23T18:44:10Z").expect("a valid time");
-    checkpoint::sign(checkpoint, &audit::signing_key(keys))
+    checkpoint::sign(checkpoint, &audit::signing_key(keys).expect("the bench keys sign"))
 }
 
 /// Peak resident memory (kB) of `ledger verify --export` on `path`, from
@@ -126,7 +127,7 @@ fn verifier_peak_memory(path: &Path, checkpoint_file: &Path, keys: &KeyRing) -> 
         .arg(path)
         .args(["--hmac-key", &keys.active_hmac.secret_hex(), "--checkpoint"])
         .arg(checkpoint_file)
-        .args(["--public-key", &audit::public_key_hex(keys)])
+        .args(["--public-key", &audit::public_key_hex(keys).expect("the bench keys sign")])
         .output()
         .ok()?;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -211,7 +212,10 @@ fn bench_verifier(figures: &Figures, export: &Path, checkpoint: &SignedCheckpoin
     }
     let full = ExportCheck {
         hmac_keys: vec![keys.active_hmac.clone()],
-        checkpoint: Some(TrustedCheckpoint { checkpoint: checkpoint.clone(), public_key: audit::public_key(keys) }),
+        checkpoint: Some(TrustedCheckpoint::Json {
+            checkpoint: checkpoint.clone(),
+            public_key: audit::public_key(keys).expect("the bench keys sign"),
+        }),
     };
     for (name, check) in [("links and hashes", ExportCheck::default()), ("links, hashes, tags and checkpoint", full)] {
         let (elapsed, report) =

@@ -20,6 +20,7 @@ use ledger_core::domain::Seq;
 use ledger_core::keys::{KeyRing, SecretKey, TagError};
 use ledger_core::merkle::{self, Hash, MerkleError, MerkleTree};
 use ledger_core::merkle_stream::MerkleRootBuilder;
+use ledger_core::note::{self, CheckpointText, SignedNote, VerifierKey};
 use ledger_core::store::{READ_PAGE_EVENTS_MAX, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -67,7 +68,15 @@ pub enum AuditError {
     TreeDisagrees { seq: Seq, stored: String },
     #[error(transparent)]
     Request(#[from] ProofRequestError),
+    #[error("{NO_SIGNING_KEY}")]
+    NoSigningKey,
 }
+
+/// Why checkpoints are not signed when no signing key is configured, and
+/// what to do.
+pub const NO_SIGNING_KEY: &str = "checkpoint signing is off: no checkpoint signing key is configured; set \
+     LEDGER_CHECKPOINT_KEY to 64 hex characters of a key of its own (for example from `openssl rand -hex 32`), \
+     never one derived from another key";
 
 /// A proof request that cannot be answered as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,11 +194,33 @@ pub async fn export_to_file(
 // ---------------------------------------------------------------------------
 // Offline verification of an export
 
-/// A signed checkpoint and the public key it must verify under.
+/// A signed checkpoint and the key it must verify under: the ledger's JSON
+/// form under the hex public key, or a C2SP checkpoint note under the log's
+/// vkey (whose name is the origin).
 #[derive(Clone, Debug)]
-pub struct TrustedCheckpoint {
-    pub checkpoint: SignedCheckpoint,
-    pub public_key: VerifyingKey,
+pub enum TrustedCheckpoint {
+    Json { checkpoint: SignedCheckpoint, public_key: VerifyingKey },
+    Note { note: SignedNote, log_key: VerifierKey },
+}
+
+impl TrustedCheckpoint {
+    /// Verifies the signature and returns the signed tree size and root.
+    /// A checkpoint of size 0 proves nothing and is refused.
+    pub fn verify(&self) -> Result<(u64, Hash), CheckpointError> {
+        match self {
+            TrustedCheckpoint::Json { checkpoint, public_key } => {
+                checkpoint.verify(public_key)?;
+                Ok((checkpoint.checkpoint.tree_size, checkpoint.checkpoint.root_hash))
+            }
+            TrustedCheckpoint::Note { note, log_key } => {
+                let text = note::verify_checkpoint(note, log_key).map_err(CheckpointError::Note)?;
+                if text.tree_size == 0 {
+                    return Err(CheckpointError::EmptyTree);
+                }
+                Ok((text.tree_size, text.root_hash))
+            }
+        }
+    }
 }
 
 /// What to check an export against, beyond seq continuity, links and hashes.
@@ -210,6 +241,10 @@ pub enum ExportFault {
     Malformed(String),
     #[error("the line is longer than {EXPORT_LINE_BYTES_MAX} bytes")]
     LineTooLong,
+    #[error("the last line is not ended by a line feed (0x0a): the file may be cut off")]
+    NoLineFeed,
+    #[error("the export holds no events: an export starts with the line of seq 1")]
+    Empty,
     #[error(
         "the export starts at seq {found}, not 1: verify a full export, or append incremental exports to the full export they continue"
     )]
@@ -272,6 +307,7 @@ impl ExportReport {
 #[serde(deny_unknown_fields)]
 struct ExportLine {
     seq: Seq,
+    #[serde(deserialize_with = "hyphenated_lower_case_uuid")]
     id: Uuid,
     recorded_at: String,
     actor: String,
@@ -339,12 +375,27 @@ fn lower_hex_32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Has
     decode_lower_hex_32(text).ok_or_else(|| serde::de::Error::custom("a hash must be 64 lower-case hex characters"))
 }
 
+/// A UUID only as the ledger writes it: 36 characters, hyphenated, lower-case.
+fn hyphenated_lower_case_uuid<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Uuid, D::Error> {
+    let text = <&str>::deserialize(deserializer)?;
+    let refused = || serde::de::Error::custom("id must be a UUID written hyphenated in lower case (36 characters)");
+    let id = Uuid::try_parse(text).map_err(|_| refused())?;
+    let canonical = id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).to_string();
+    if canonical == text { Ok(id) } else { Err(refused()) }
+}
+
 /// A key ring holding only the given HMAC keys, the first as the active one.
 fn hmac_key_ring(hmac_keys: &[SecretKey]) -> Option<KeyRing> {
     let (active, retired) = hmac_keys.split_first()?;
     // The chain verifier reads only the HMAC keys; these two are never used.
     let unused = SecretKey::from_bytes([0; 32]);
-    Some(KeyRing { active_hmac: active.clone(), retired_hmac: retired.to_vec(), pseudonym: unused.clone(), checkpoint: unused })
+    Some(KeyRing {
+        active_hmac: active.clone(),
+        retired_hmac: retired.to_vec(),
+        pseudonym: unused,
+        checkpoint: None,
+        retired_checkpoint: Vec::new(),
+    })
 }
 
 /// Lines handed to a verifying thread at once, at most.
@@ -390,7 +441,10 @@ fn verify_batch(batch: &Batch, keys: Option<&KeyRing>) -> BatchOutcome {
         let line = &batch.bytes[start..end];
         outcome.bytes = end as u64;
         start = end;
-        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let (text, line_feed) = match line.strip_suffix(b"\n") {
+            Some(text) => (text, true),
+            None => (line, false),
+        };
         let event: EventRecord = match serde_json::from_slice::<ExportLine>(text) {
             Ok(parsed) => parsed.into(),
             Err(error) => {
@@ -399,6 +453,11 @@ fn verify_batch(batch: &Batch, keys: Option<&KeyRing>) -> BatchOutcome {
                 return outcome;
             }
         };
+        if !line_feed {
+            outcome.failure =
+                Some(ExportFailure { line: Some(line_number), seq: Some(event.seq), fault: ExportFault::NoLineFeed });
+            return outcome;
+        }
         let verifier = verifier.get_or_insert_with(|| {
             outcome.first = Some((event.seq, event.prev_hash));
             ChainVerifier::resume(keys, event.seq.saturating_sub(1), event.prev_hash)
@@ -418,36 +477,34 @@ fn verify_batch(batch: &Batch, keys: Option<&KeyRing>) -> BatchOutcome {
 /// Merkle root of the first `tree_size` hashes, the verified head.
 struct Sequencer<'check> {
     checkpoint: Option<&'check TrustedCheckpoint>,
+    /// The checkpoint's size and root, once its signature verified.
+    signed: Option<(u64, Hash)>,
     roots: MerkleRootBuilder,
     head: (Seq, Hash),
     bytes: u64,
 }
 
 impl Sequencer<'_> {
-    fn check_checkpoint_signature(&self) -> Result<(), ExportFailure> {
+    fn check_checkpoint_signature(&mut self) -> Result<(), ExportFailure> {
         let Some(trusted) = self.checkpoint else { return Ok(()) };
         let signature_fault = |error| ExportFailure { line: None, seq: None, fault: ExportFault::CheckpointSignature(error) };
-        trusted.checkpoint.verify(&trusted.public_key).map_err(signature_fault)?;
+        self.signed = Some(trusted.verify().map_err(signature_fault)?);
         self.compare_root_when_complete(None)
     }
 
     /// Once the builder holds exactly `tree_size` leaves, its root must be the signed one.
     fn compare_root_when_complete(&self, line: Option<u64>) -> Result<(), ExportFailure> {
-        let Some(trusted) = self.checkpoint else { return Ok(()) };
-        let signed = &trusted.checkpoint.checkpoint;
-        if self.roots.len() != signed.tree_size {
+        let Some((tree_size, root_hash)) = self.signed else { return Ok(()) };
+        if self.roots.len() != tree_size {
             return Ok(());
         }
         let computed = self.roots.root();
-        if computed == signed.root_hash {
+        if computed == root_hash {
             return Ok(());
         }
-        let fault = ExportFault::CheckpointRootMismatch {
-            tree_size: signed.tree_size,
-            computed: hex::encode(computed),
-            signed: hex::encode(signed.root_hash),
-        };
-        Err(ExportFailure { line, seq: line.map(|_| signed.tree_size), fault })
+        let fault =
+            ExportFault::CheckpointRootMismatch { tree_size, computed: hex::encode(computed), signed: hex::encode(root_hash) };
+        Err(ExportFailure { line, seq: line.map(|_| tree_size), fault })
     }
 
     /// The checks a walk over every line in one thread would make at the
@@ -472,7 +529,7 @@ impl Sequencer<'_> {
         if let Some(first) = outcome.first {
             self.check_boundary(batch_first_line, first)?;
         }
-        let checkpoint_size = self.checkpoint.map_or(0, |trusted| trusted.checkpoint.checkpoint.tree_size);
+        let checkpoint_size = self.signed.map_or(0, |(tree_size, _)| tree_size);
         for (offset, hash) in outcome.hashes.iter().enumerate() {
             if self.roots.len() < checkpoint_size {
                 self.roots.push(hash);
@@ -486,8 +543,10 @@ impl Sequencer<'_> {
     }
 
     fn finish(&self) -> Result<(), ExportFailure> {
-        let Some(trusted) = self.checkpoint else { return Ok(()) };
-        let tree_size = trusted.checkpoint.checkpoint.tree_size;
+        if self.head.0 == 0 {
+            return Err(ExportFailure { line: Some(1), seq: Some(1), fault: ExportFault::Empty });
+        }
+        let Some((tree_size, _)) = self.signed else { return Ok(()) };
         let events = self.head.0;
         if events < tree_size {
             let fault = ExportFault::ShorterThanCheckpoint { events, tree_size };
@@ -504,7 +563,7 @@ impl Sequencer<'_> {
             head_hash,
             bytes: self.bytes,
             tags_checked,
-            checkpoint_size: self.checkpoint.map(|trusted| trusted.checkpoint.checkpoint.tree_size),
+            checkpoint_size: self.signed.map(|(tree_size, _)| tree_size),
             failure,
         }
     }
@@ -546,6 +605,7 @@ pub fn verify_export(mut reader: impl BufRead, check: &ExportCheck, mut progress
     let tags_checked = keys.is_some();
     let mut sequencer = Sequencer {
         checkpoint: check.checkpoint.as_ref(),
+        signed: None,
         roots: MerkleRootBuilder::new(),
         head: (0, GENESIS_PREV_HASH),
         bytes: 0,
@@ -614,19 +674,109 @@ pub fn verify_export_file(path: &Path, check: &ExportCheck, progress: impl FnMut
 // ---------------------------------------------------------------------------
 // Checkpoints
 
-/// The ledger's Ed25519 checkpoint signing key.
-pub fn signing_key(keys: &KeyRing) -> SigningKey {
-    SigningKey::from_bytes(keys.checkpoint.secret())
+/// The ledger's Ed25519 checkpoint signing key, or `NoSigningKey` when
+/// none is configured (it is never derived from another key).
+pub fn signing_key(keys: &KeyRing) -> Result<SigningKey, AuditError> {
+    let seed = keys.checkpoint.as_ref().ok_or(AuditError::NoSigningKey)?;
+    Ok(SigningKey::from_bytes(seed.secret()))
 }
 
 /// The public key auditors verify the ledger's checkpoints with.
-pub fn public_key(keys: &KeyRing) -> VerifyingKey {
-    signing_key(keys).verifying_key()
+pub fn public_key(keys: &KeyRing) -> Result<VerifyingKey, AuditError> {
+    signing_key(keys).map(|key| key.verifying_key())
 }
 
 /// The public key as 64 lower-case hex characters.
-pub fn public_key_hex(keys: &KeyRing) -> String {
-    checkpoint::format_public_key_hex(&public_key(keys))
+pub fn public_key_hex(keys: &KeyRing) -> Result<String, AuditError> {
+    public_key(keys).map(|key| checkpoint::format_public_key_hex(&key))
+}
+
+/// A public key that signed the ledger's checkpoints before the current
+/// one, with the period it signed in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RetiredPublicKey {
+    /// The Ed25519 public key, 64 lower-case hex characters.
+    pub public_key: String,
+    /// The key id checkpoints signed with it carry.
+    pub key_id: String,
+    /// When it began to sign, if known (RFC 3339 UTC).
+    pub valid_from: Option<String>,
+    /// When it stopped signing (RFC 3339 UTC): a checkpoint under it
+    /// created later is not the ledger's.
+    pub valid_until: String,
+    /// True for a key an older version derived from an HMAC key: whoever
+    /// holds that HMAC key could sign with it, so its checkpoints prove no
+    /// more than that key's secrecy.
+    pub derived_from_hmac_key: bool,
+}
+
+/// The retired checkpoint keys: those configured, then each key derived
+/// from an HMAC key that signed stored checkpoints (its period: the first
+/// and last of them).
+pub async fn retired_public_keys(ledger: &Ledger) -> Result<Vec<RetiredPublicKey>, AuditError> {
+    let mut retired = Vec::new();
+    for key in &ledger.keys.retired_checkpoint {
+        let Ok(public_key) = checkpoint::parse_public_key_hex(&key.public_key) else { continue };
+        retired.push(RetiredPublicKey {
+            public_key: key.public_key.clone(),
+            key_id: checkpoint::public_key_id(&public_key),
+            valid_from: key.valid_from.clone(),
+            valid_until: key.valid_until.clone(),
+            derived_from_hmac_key: false,
+        });
+    }
+    let current = public_key(&ledger.keys).ok().map(|key| checkpoint::public_key_id(&key));
+    for seed in ledger.keys.derived_checkpoint_seeds() {
+        let derived = SigningKey::from_bytes(&seed).verifying_key();
+        let key_id = checkpoint::public_key_id(&derived);
+        if current.as_deref() == Some(key_id.as_str()) || retired.iter().any(|known| known.key_id == key_id) {
+            continue;
+        }
+        if let Some((first, last)) = signing_period(&ledger.store, &key_id).await? {
+            retired.push(RetiredPublicKey {
+                public_key: checkpoint::format_public_key_hex(&derived),
+                key_id,
+                valid_from: Some(first),
+                valid_until: last,
+                derived_from_hmac_key: true,
+            });
+        }
+    }
+    Ok(retired)
+}
+
+/// The `created_at` of the first and last stored checkpoints signed under `key_id`.
+async fn signing_period(store: &Store, key_id: &str) -> Result<Option<(String, String)>, AuditError> {
+    let row = sqlx::query("SELECT MIN(created_at) AS first, MAX(created_at) AS last FROM checkpoints WHERE key_id = $1")
+        .bind(key_id)
+        .fetch_one(store.pool())
+        .await?;
+    let first: Option<String> = row.try_get("first")?;
+    let last: Option<String> = row.try_get("last")?;
+    Ok(first.zip(last))
+}
+
+/// The log's note verifier key: its name is the origin.
+pub fn vkey(ledger: &Ledger) -> Result<VerifierKey, AuditError> {
+    let public_key = public_key(&ledger.keys)?;
+    Ok(VerifierKey::new(&ledger.origin, note::SIGNATURE_TYPE_ED25519, public_key)
+        .expect("the origin was checked when the ledger opened"))
+}
+
+/// A stored checkpoint as a C2SP checkpoint note (origin, size, base64
+/// root), signed by the log's note key. Ed25519 is deterministic, so the
+/// same checkpoint always gives the same note.
+pub fn checkpoint_note(ledger: &Ledger, signed: &SignedCheckpoint) -> Result<SignedNote, AuditError> {
+    let key = signing_key(&ledger.keys)?;
+    let text = CheckpointText {
+        origin: ledger.origin.clone(),
+        tree_size: signed.checkpoint.tree_size,
+        root_hash: signed.checkpoint.root_hash,
+        extensions: Vec::new(),
+    };
+    let note = note::sign_checkpoint(&text, &key).expect("the origin was checked when the ledger opened");
+    assert_eq!(note::verify_checkpoint(&note, &vkey(ledger)?), Ok(text), "a fresh note verifies");
+    Ok(note)
 }
 
 /// Now, as a checkpoint's `created_at`: RFC 3339 UTC to the second.
@@ -646,6 +796,7 @@ pub struct CheckpointOutcome {
 /// computing the Merkle root of its event hashes, then signs and stores a
 /// checkpoint of it. A chain that does not verify is never signed.
 pub async fn create_checkpoint(ledger: &Ledger, progress: impl FnMut(Seq)) -> Result<CheckpointOutcome, AuditError> {
+    signing_key(&ledger.keys)?;
     let (tree_size, root) = verified_root(&ledger.store, &ledger.keys, progress).await?;
     if tree_size == 0 {
         return Err(AuditError::EmptyLedger);
@@ -689,9 +840,10 @@ async fn verified_root(store: &Store, keys: &KeyRing, mut progress: impl FnMut(S
 /// Signs `(tree_size, root, now)` with the ledger's key and stores it, or
 /// returns the checkpoint of that size already stored if its root is the same.
 pub async fn sign_and_store(ledger: &Ledger, tree_size: u64, root: Hash) -> Result<CheckpointOutcome, AuditError> {
+    let key = signing_key(&ledger.keys)?;
     let checkpoint = Checkpoint::new(tree_size, root, checkpoint_time_now()).expect("the current time is well-formed ascii");
-    let signed = checkpoint::sign(checkpoint, &signing_key(&ledger.keys));
-    assert_eq!(signed.verify(&public_key(&ledger.keys)), Ok(()), "a fresh signature verifies");
+    let signed = checkpoint::sign(checkpoint, &key);
+    assert_eq!(signed.verify(&key.verifying_key()), Ok(()), "a fresh signature verifies");
     store_checkpoint(&ledger.store, &signed).await
 }
 
@@ -1065,20 +1217,19 @@ fn decode_proof_path(proof: &[String]) -> Result<Vec<Hash>, ProofFault> {
 fn check_against_checkpoints(roots: &[(u64, Hash)], checkpoints: &[TrustedCheckpoint]) -> Result<Vec<u64>, ProofFault> {
     let mut sizes = Vec::with_capacity(checkpoints.len());
     for trusted in checkpoints {
-        trusted.checkpoint.verify(&trusted.public_key).map_err(ProofFault::CheckpointSignature)?;
-        let signed = &trusted.checkpoint.checkpoint;
-        let Some((_, proof_root)) = roots.iter().find(|(size, _)| *size == signed.tree_size) else {
+        let (tree_size, root_hash) = trusted.verify().map_err(ProofFault::CheckpointSignature)?;
+        let Some((_, proof_root)) = roots.iter().find(|(size, _)| *size == tree_size) else {
             let sizes = roots.iter().map(|(size, _)| size.to_string()).collect::<Vec<_>>().join(" and ");
-            return Err(ProofFault::CheckpointSizeMismatch { tree_size: signed.tree_size, sizes });
+            return Err(ProofFault::CheckpointSizeMismatch { tree_size, sizes });
         };
-        if *proof_root != signed.root_hash {
+        if *proof_root != root_hash {
             return Err(ProofFault::CheckpointRootMismatch {
-                tree_size: signed.tree_size,
+                tree_size,
                 proof_root: hex::encode(proof_root),
-                signed: hex::encode(signed.root_hash),
+                signed: hex::encode(root_hash),
             });
         }
-        sizes.push(signed.tree_size);
+        sizes.push(tree_size);
     }
     Ok(sizes)
 }
@@ -1158,14 +1309,48 @@ pub async fn run_export(ledger: &Ledger, out: &Path, after: Seq) -> anyhow::Resu
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Reads a signed checkpoint file: `Ok(Err(reason))` when it is not one.
-fn read_checkpoint_file(path: &Path) -> Result<Result<SignedCheckpoint, String>, AuditError> {
-    let text = read_small_file(path)?;
-    Ok(serde_json::from_str(&text).map_err(|error| format!("{} is not a signed checkpoint: {error}", path.display())))
+/// The key a checkpoint is verified with: the hex public key, or a note
+/// verifier key (vkey), which also names the origin.
+#[derive(Clone, Debug)]
+pub enum CheckpointKey {
+    Hex(VerifyingKey),
+    Vkey(VerifierKey),
 }
 
-fn parse_public_key(text: &str) -> anyhow::Result<VerifyingKey> {
-    checkpoint::parse_public_key_hex(text.trim()).map_err(|error| anyhow::anyhow!("--public-key: {error}"))
+/// Reads a signed checkpoint file, the JSON form (it starts with `{`) or a
+/// checkpoint note: `Ok(Err(reason))` when it is neither, or a note and
+/// the key is not a vkey.
+fn read_checkpoint_file(path: &Path, key: &CheckpointKey) -> Result<Result<TrustedCheckpoint, String>, AuditError> {
+    let text = read_small_file(path)?;
+    if text.starts_with('{') {
+        let public_key = match key {
+            CheckpointKey::Hex(public_key) => *public_key,
+            CheckpointKey::Vkey(vkey) => vkey.public_key,
+        };
+        return Ok(serde_json::from_str(&text)
+            .map(|checkpoint| TrustedCheckpoint::Json { checkpoint, public_key })
+            .map_err(|error| format!("{} is not a signed checkpoint: {error}", path.display())));
+    }
+    let note = match SignedNote::parse(text.as_bytes()) {
+        Ok(note) => note,
+        Err(error) => return Ok(Err(format!("{} is neither a JSON checkpoint nor a checkpoint note: {error}", path.display()))),
+    };
+    match key {
+        CheckpointKey::Vkey(log_key) => Ok(Ok(TrustedCheckpoint::Note { note, log_key: log_key.clone() })),
+        CheckpointKey::Hex(_) => Ok(Err(format!(
+            "{} is a checkpoint note: give --public-key as the log's vkey (name+hash+key, the vkey of GET /v1/checkpoints/public-key)",
+            path.display()
+        ))),
+    }
+}
+
+/// `--public-key`: 64 hex characters, or a vkey.
+fn parse_public_key(text: &str) -> anyhow::Result<CheckpointKey> {
+    let text = text.trim();
+    if text.contains('+') {
+        return VerifierKey::parse(text).map(CheckpointKey::Vkey).map_err(|error| anyhow::anyhow!("--public-key: {error}"));
+    }
+    checkpoint::parse_public_key_hex(text).map(CheckpointKey::Hex).map_err(|error| anyhow::anyhow!("--public-key: {error}"))
 }
 
 /// `ledger verify --export FILE [--hmac-key HEX]... [--checkpoint FILE --public-key HEX]`. Opens no database.
@@ -1179,8 +1364,8 @@ pub fn run_verify_export(
     let checkpoint = match (checkpoint_file, public_key_hex) {
         (Some(file), Some(key)) => {
             let public_key = parse_public_key(key)?;
-            match read_checkpoint_file(file)? {
-                Ok(checkpoint) => Some(TrustedCheckpoint { checkpoint, public_key }),
+            match read_checkpoint_file(file, &public_key)? {
+                Ok(checkpoint) => Some(checkpoint),
                 Err(reason) => {
                     println!("export INVALID: {reason}");
                     return Ok(std::process::ExitCode::from(1));
@@ -1211,14 +1396,28 @@ fn print_export_report(report: &ExportReport) -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-/// `ledger checkpoint [--out FILE]` and `ledger checkpoint --public-key`.
+/// How `ledger checkpoint` writes a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckpointFormat {
+    /// The ledger's own flat JSON object (docs/merkle.md).
+    Json,
+    /// A C2SP checkpoint note signed by the log's note key.
+    Note,
+}
+
+/// `ledger checkpoint [--out FILE] [--format json|note]` and `ledger checkpoint --public-key`
+/// (with `--format note`: the vkey).
 pub async fn run_checkpoint(
     ledger: &Ledger,
     out: Option<&Path>,
     public_key_only: bool,
+    format: CheckpointFormat,
 ) -> anyhow::Result<std::process::ExitCode> {
     if public_key_only {
-        println!("{}", public_key_hex(&ledger.keys));
+        match format {
+            CheckpointFormat::Json => println!("{}", public_key_hex(&ledger.keys)?),
+            CheckpointFormat::Note => println!("{}", vkey(ledger)?.format()),
+        }
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let (head, _) = ledger.store.head().await?;
@@ -1227,22 +1426,25 @@ pub async fn run_checkpoint(
     bar.finish_and_clear();
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(error @ (AuditError::ChainInvalid(_) | AuditError::CheckpointDiffers { .. })) => {
+        Err(error @ (AuditError::ChainInvalid(_) | AuditError::CheckpointDiffers { .. } | AuditError::NoSigningKey)) => {
             println!("checkpoint REFUSED: {error}");
             return Ok(std::process::ExitCode::from(1));
         }
         Err(error) => return Err(error.into()),
     };
-    let json = serde_json::to_string_pretty(&outcome.checkpoint)? + "\n";
+    let text = match format {
+        CheckpointFormat::Json => serde_json::to_string_pretty(&outcome.checkpoint)? + "\n",
+        CheckpointFormat::Note => checkpoint_note(ledger, &outcome.checkpoint)?.format(),
+    };
     match out {
-        Some(path) => std::fs::write(path, json).map_err(|source| AuditError::File { path: path.to_path_buf(), source })?,
-        None => print!("{json}"),
+        Some(path) => std::fs::write(path, text).map_err(|source| AuditError::File { path: path.to_path_buf(), source })?,
+        None => print!("{text}"),
     }
     let verb = if outcome.created { "signed" } else { "already stored" };
     eprintln!(
         "checkpoint of {} events {verb}; public key {}",
         outcome.checkpoint.checkpoint.tree_size,
-        public_key_hex(&ledger.keys)
+        public_key_hex(&ledger.keys)?
     );
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -1281,8 +1483,8 @@ pub fn run_verify_proof(
     let text = read_small_file(proof_file)?;
     let mut checkpoints = Vec::with_capacity(checkpoint_files.len());
     for file in checkpoint_files {
-        match read_checkpoint_file(file)? {
-            Ok(checkpoint) => checkpoints.push(TrustedCheckpoint { checkpoint, public_key: public_key.expect("checked above") }),
+        match read_checkpoint_file(file, public_key.as_ref().expect("checked above"))? {
+            Ok(checkpoint) => checkpoints.push(checkpoint),
             Err(reason) => {
                 println!("proof INVALID: {reason}");
                 return Ok(std::process::ExitCode::from(1));

@@ -59,8 +59,8 @@ pub enum Command {
         /// With --export: a signed checkpoint (JSON) the export must match
         #[arg(long, value_name = "FILE", requires_all = ["export", "public_key"])]
         checkpoint: Option<PathBuf>,
-        /// The Ed25519 public key (64 hex characters) the checkpoint must verify under
-        #[arg(long, value_name = "HEX", requires = "checkpoint")]
+        /// The Ed25519 public key (64 hex characters), or the log's vkey for a checkpoint note
+        #[arg(long, value_name = "HEX|VKEY", requires = "checkpoint")]
         public_key: Option<String>,
     },
     /// Write every event as JSON Lines, for auditors
@@ -79,6 +79,9 @@ pub enum Command {
         /// Print the public key checkpoints are signed with (hex) instead
         #[arg(long)]
         public_key: bool,
+        /// json (the ledger's own form) or note (a C2SP checkpoint note, origin LEDGER_ORIGIN)
+        #[arg(long, value_enum, default_value = "json")]
+        format: crate::audit::CheckpointFormat,
     },
     /// Print an inclusion proof (--seq N [--size S]) or a consistency proof (--from A --to B) as JSON
     Prove {
@@ -96,11 +99,11 @@ pub enum Command {
     VerifyProof {
         #[arg(long, value_name = "FILE")]
         proof: PathBuf,
-        /// A signed checkpoint (JSON) the proof's root must match; repeat it for both ends of a consistency proof
+        /// A signed checkpoint (JSON or a checkpoint note) the proof's root must match; repeat it for both ends of a consistency proof
         #[arg(long = "checkpoint", value_name = "FILE", requires = "public_key")]
         checkpoints: Vec<PathBuf>,
-        /// The Ed25519 public key (64 hex characters) the checkpoints must verify under
-        #[arg(long, value_name = "HEX")]
+        /// The Ed25519 public key (64 hex characters), or the log's vkey for checkpoint notes
+        #[arg(long, value_name = "HEX|VKEY")]
         public_key: Option<String>,
     },
     /// Rebuild the projections from the events
@@ -183,7 +186,9 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Verify { .. } => verify(&ledger).await,
         Command::Export { out, after } => crate::audit::run_export(&ledger, &out, after).await,
-        Command::Checkpoint { out, public_key } => crate::audit::run_checkpoint(&ledger, out.as_deref(), public_key).await,
+        Command::Checkpoint { out, public_key, format } => {
+            crate::audit::run_checkpoint(&ledger, out.as_deref(), public_key, format).await
+        }
         Command::Prove { seq: Some(seq), size, .. } => {
             crate::audit::run_prove(&ledger, crate::audit::ProveRequest::Inclusion { seq, size }).await
         }

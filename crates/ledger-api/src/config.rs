@@ -7,11 +7,36 @@ use ledger_core::keys::KeyRing;
 use ledger_core::store::{Appender, Store};
 use projections::LedgerProjector;
 
+/// The origin of checkpoint notes when `LEDGER_ORIGIN` is not set. Every
+/// ledger should set its own: the origin names the log to witnesses and
+/// tile clients, and is the name of its note key.
+pub const DEFAULT_ORIGIN: &str = "localhost/reintegration-ledger";
+
 /// A database with its keys, ready to append and read.
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pub store: Store,
     pub keys: Arc<KeyRing>,
+    /// The log's origin: the first line of its checkpoint notes.
+    pub origin: String,
+}
+
+/// `LEDGER_ORIGIN`, or `DEFAULT_ORIGIN`: a schema-less URL-like name
+/// (`ledger.example.org/avrr`), no spaces, no '+', no `://`.
+pub fn origin_from_env() -> anyhow::Result<String> {
+    let origin = std::env::var("LEDGER_ORIGIN").unwrap_or_else(|_| DEFAULT_ORIGIN.to_string());
+    parse_origin(&origin)
+}
+
+/// Checks an origin: a note key name without a scheme.
+pub fn parse_origin(origin: &str) -> anyhow::Result<String> {
+    if !ledger_core::note::is_key_name_valid(origin) || origin.contains("://") || !origin.is_ascii() {
+        anyhow::bail!(
+            "LEDGER_ORIGIN must be a schema-less URL-like name such as ledger.example.org/avrr: printable ascii, \
+             no spaces, no '+', no scheme"
+        );
+    }
+    Ok(origin.to_string())
 }
 
 impl Ledger {
@@ -23,14 +48,14 @@ impl Ledger {
         store.migrate().await?;
         let key_file = store.database_path.as_ref().map(|path| key_file_beside(path));
         let keys = KeyRing::load(key_file.as_deref(), true)?;
-        Ok(Ledger { store, keys: Arc::new(keys) })
+        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()? })
     }
 
     /// Connects and migrates with the given keys (tests, tools).
     pub async fn open_with_keys(database_url: &str, keys: KeyRing) -> anyhow::Result<Ledger> {
         let store = Store::connect(database_url).await?;
         store.migrate().await?;
-        Ok(Ledger { store, keys: Arc::new(keys) })
+        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()? })
     }
 
     pub fn appender(&self) -> Appender {

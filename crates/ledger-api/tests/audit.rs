@@ -44,7 +44,7 @@ test_on_both_backends! {
         let outcome = audit::create_checkpoint(&ledger, |_| {}).await.unwrap();
         assert!(outcome.created);
         assert_eq!(outcome.checkpoint.checkpoint.tree_size, head_seq);
-        assert_eq!(outcome.checkpoint.verify(&audit::public_key(&ledger.keys)), Ok(()));
+        assert_eq!(outcome.checkpoint.verify(&audit::public_key(&ledger.keys).unwrap()), Ok(()));
 
         let report = verify_text(&text, &full_check(Some(&outcome.checkpoint)));
         assert_eq!(report.failure, None);
@@ -229,7 +229,7 @@ async fn a_forged_checkpoint_is_rejected() {
 
     // Genuinely signed by the ledger, but over another history.
     let other_root = Checkpoint::new(genuine.checkpoint.tree_size, [5; 32], "2026-01-01T00:00:00Z").unwrap();
-    let signed_other = checkpoint::sign(other_root, &audit::signing_key(&ledger.keys));
+    let signed_other = checkpoint::sign(other_root, &audit::signing_key(&ledger.keys).unwrap());
     let failure = failure_of(&text, &full_check(Some(&signed_other)));
     let size = genuine.checkpoint.tree_size;
     assert_eq!((failure.line, failure.seq), (Some(size), Some(size)));
@@ -248,7 +248,7 @@ async fn a_checkpoint_under_a_wrong_public_key_is_rejected() {
     let genuine = audit::create_checkpoint(&ledger, |_| {}).await.unwrap().checkpoint;
     let wrong_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
     let check = ExportCheck {
-        checkpoint: Some(TrustedCheckpoint { checkpoint: genuine.clone(), public_key: wrong_key }),
+        checkpoint: Some(TrustedCheckpoint::Json { checkpoint: genuine.clone(), public_key: wrong_key }),
         ..full_check(None)
     };
     let failure = failure_of(&text, &check);
@@ -346,17 +346,57 @@ async fn an_incremental_export_is_refused_alone_and_verifies_appended_to_the_ful
     assert_eq!(export_text(&ledger, full.lines().count() as u64).await, "", "nothing after the head");
 }
 
+/// As docs/audit.md says, an export starts with the line of seq 1, so an
+/// empty one is invalid at line 1; and a checkpoint of size 0 proves
+/// nothing (docs/merkle.md), so it is refused however good its signature.
 #[tokio::test]
-async fn an_empty_export_verifies_and_only_against_a_checkpoint_of_size_zero() {
+async fn an_empty_export_and_a_checkpoint_of_size_zero_are_refused() {
     let keys = test_keys();
-    let report = verify_text("", &full_check(None));
-    assert!(report.is_valid() && report.events == 0);
+    let failure = failure_of("", &full_check(None));
+    assert_eq!((failure.line, failure.seq, failure.fault), (Some(1), Some(1), ExportFault::Empty));
     let empty = Checkpoint::new(0, ledger_core::merkle::empty_root(), "2026-01-01T00:00:00Z").unwrap();
-    let signed = checkpoint::sign(empty, &audit::signing_key(&keys));
-    assert!(verify_text("", &full_check(Some(&signed))).is_valid());
+    let signed = checkpoint::sign(empty, &audit::signing_key(&keys).unwrap());
+    let failure = failure_of("", &full_check(Some(&signed)));
+    assert_eq!(failure.fault, ExportFault::CheckpointSignature(CheckpointError::EmptyTree));
+    let export = generated_export(2);
+    assert_eq!(
+        failure_of(&export, &full_check(Some(&signed))).fault,
+        ExportFault::CheckpointSignature(CheckpointError::EmptyTree)
+    );
     let one = Checkpoint::new(1, [1; 32], "2026-01-01T00:00:00Z").unwrap();
-    let signed = checkpoint::sign(one, &audit::signing_key(&keys));
-    assert_eq!(failure_of("", &full_check(Some(&signed))).fault, ExportFault::ShorterThanCheckpoint { events: 0, tree_size: 1 });
+    let signed = checkpoint::sign(one, &audit::signing_key(&keys).unwrap());
+    assert_eq!(failure_of("", &full_check(Some(&signed))).fault, ExportFault::Empty);
+}
+
+/// Every line, the last included, is ended by a line feed: a last line
+/// without one is refused at that line, even when its event is whole.
+#[test]
+fn an_export_whose_last_line_lacks_its_line_feed_is_refused_at_that_line() {
+    let export = generated_export(3);
+    assert!(verify_text(&export, &full_check(None)).is_valid());
+    let cut = export.strip_suffix('\n').unwrap();
+    let failure = failure_of(cut, &full_check(None));
+    assert_eq!((failure.line, failure.seq, failure.fault), (Some(3), Some(3), ExportFault::NoLineFeed));
+    let report = verify_text(cut, &full_check(None));
+    assert_eq!(report.events, 2, "the events before the last line verified");
+}
+
+/// The id is the UUID hyphenated in lower case, as docs/audit.md says:
+/// upper case, no hyphens, braces or a URN are refused at their line.
+#[test]
+fn an_id_written_other_than_hyphenated_lower_case_is_refused() {
+    let export = generated_export(2);
+    let mut lines = split_lines(&export);
+    let id = parse_line(&lines[1]).id.hyphenated().to_string();
+    let upper_case = "0192ABCD-0000-7000-8000-00000000000A".to_string();
+    for written in [upper_case, id.replace('-', ""), format!("{{{id}}}"), format!("urn:uuid:{id}")] {
+        lines[1] = split_lines(&export)[1].replacen(&id, &written, 1);
+        assert_ne!(lines[1], split_lines(&export)[1]);
+        let failure = failure_of(&join_lines(&lines), &full_check(None));
+        assert_eq!(failure.line, Some(2), "{written}");
+        let ExportFault::Malformed(reason) = failure.fault else { panic!("{written}: not malformed") };
+        assert!(reason.contains("id must be a UUID written hyphenated in lower case"), "{written}: {reason}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -415,6 +455,131 @@ async fn export_then_checkpoint_then_verify_export_exits_0_with_the_real_binary(
     assert_exit(&verify("export.jsonl", "not-hex"), 2, "verify --export with a malformed public key");
 }
 
+/// With keys from the environment and no `LEDGER_CHECKPOINT_KEY`, no
+/// signing key is derived from the HMAC key: signing is refused, saying
+/// how to set one, and the rest of the ledger works.
+#[test]
+fn without_a_checkpoint_key_in_the_environment_signing_is_refused_and_the_rest_works() {
+    let database = TestDatabase::sqlite();
+    let run = |args: &[&str]| run_ledger(&database, Keys::EnvironmentWithoutCheckpointKey, args);
+    assert_exit(&run(&["demo"]), 0, "ledger demo");
+    assert_exit(&run(&["verify"]), 0, "ledger verify");
+    assert_exit(&run(&["export", "--out", "export.jsonl"]), 0, "ledger export");
+    let refused = run(&["checkpoint"]);
+    assert_exit(&refused, 1, "ledger checkpoint without a signing key");
+    assert!(stdout(&refused).contains("checkpoint REFUSED: checkpoint signing is off"), "{}", stdout(&refused));
+    assert!(stdout(&refused).contains("set LEDGER_CHECKPOINT_KEY to 64 hex characters"), "{}", stdout(&refused));
+    let public_key = run(&["checkpoint", "--public-key"]);
+    assert_exit(&public_key, 2, "ledger checkpoint --public-key without a signing key");
+    assert!(String::from_utf8_lossy(&public_key.stderr).contains("LEDGER_CHECKPOINT_KEY"));
+    let serve = run(&["serve", "--bind", "127.0.0.1:0", "--checkpoint-every", "60"]);
+    assert_exit(&serve, 2, "serve --checkpoint-every without a signing key");
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("--checkpoint-every: checkpoint signing is off"));
+    assert!(!database.path("ledger.db.keys").exists(), "keys from the environment write no key file");
+}
+
+test_on_both_backends! {
+    /// Checkpoints signed with the key an older version derived from the
+    /// HMAC key, and with a configured retired key, keep verifying: both
+    /// are published with the period they signed in.
+    async fn retired_checkpoint_keys_are_published_with_their_validity(database: TestDatabase) {
+        let mut keys = test_keys();
+        let retired = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let retired_hex = checkpoint::format_public_key_hex(&retired.verifying_key());
+        keys.retired_checkpoint.push(
+            ledger_core::keys::RetiredCheckpointKey::parse(&retired_hex, None, "2026-03-01T00:00:00Z").unwrap(),
+        );
+        let ledger = database.open_with_keys(keys.clone()).await;
+        append_donor(&ledger, "DANIDA").await;
+        append_donor(&ledger, "SIDA").await;
+        let mut cache = audit::MerkleCache::default();
+        cache.catch_up(&ledger.store, None).await.unwrap();
+        let root = |size| cache.tree().root(size).unwrap();
+        let derived = ed25519_dalek::SigningKey::from_bytes(&keys.derived_checkpoint_seeds()[0]);
+        let old = checkpoint::sign(Checkpoint::new(1, root(1), "2026-01-02T00:00:00Z").unwrap(), &derived);
+        audit::store_checkpoint(&ledger.store, &old).await.unwrap();
+        let older = checkpoint::sign(Checkpoint::new(2, root(2), "2026-02-02T00:00:00Z").unwrap(), &derived);
+        audit::store_checkpoint(&ledger.store, &older).await.unwrap();
+
+        let published = audit::retired_public_keys(&ledger).await.unwrap();
+        assert_eq!(published.len(), 2, "{published:?}");
+        assert_eq!(published[0].public_key, retired_hex);
+        assert_eq!((published[0].valid_from.as_deref(), published[0].valid_until.as_str()), (None, "2026-03-01T00:00:00Z"));
+        assert!(!published[0].derived_from_hmac_key);
+        let derived_view = &published[1];
+        assert!(derived_view.derived_from_hmac_key);
+        assert_eq!(derived_view.key_id, old.key_id);
+        assert_eq!(derived_view.valid_from.as_deref(), Some("2026-01-02T00:00:00Z"));
+        assert_eq!(derived_view.valid_until, "2026-02-02T00:00:00Z");
+        let derived_public = checkpoint::parse_public_key_hex(&derived_view.public_key).unwrap();
+        assert_eq!(old.verify(&derived_public), Ok(()));
+        assert_eq!(older.verify(&derived_public), Ok(()));
+        assert_ne!(old.key_id, checkpoint::public_key_id(&audit::public_key(&keys).unwrap()), "the derived key signs no more");
+    }
+}
+
+/// `ledger checkpoint --format note` writes a C2SP checkpoint note named by
+/// `LEDGER_ORIGIN`; `--public-key --format note` prints its vkey; `verify
+/// --export` and `verify-proof` take the note with the vkey, and refuse it
+/// under a hex key, under another origin's vkey, or changed.
+#[tokio::test]
+async fn checkpoint_notes_are_written_and_verified_offline_with_the_vkey() {
+    let database = TestDatabase::sqlite();
+    let run = |args: &[&str]| {
+        let mut command = ledger_command(&database.directory, Some(&database.url), Keys::Environment, args);
+        command.env("LEDGER_ORIGIN", "ledger.example.org/avrr").output().unwrap()
+    };
+    assert_exit(&run(&["demo"]), 0, "ledger demo");
+    assert_exit(&run(&["export", "--out", "export.jsonl"]), 0, "ledger export");
+    assert_exit(&run(&["checkpoint", "--format", "note", "--out", "checkpoint.note"]), 0, "ledger checkpoint --format note");
+    let vkey_run = run(&["checkpoint", "--public-key", "--format", "note"]);
+    assert_exit(&vkey_run, 0, "ledger checkpoint --public-key --format note");
+    let vkey = stdout(&vkey_run).trim().to_string();
+    assert!(vkey.starts_with("ledger.example.org/avrr+"), "{vkey}");
+    let note = std::fs::read_to_string(database.path("checkpoint.note")).unwrap();
+    let events = std::fs::read_to_string(database.path("export.jsonl")).unwrap().lines().count();
+    assert!(note.starts_with(&format!("ledger.example.org/avrr\n{events}\n")), "{note}");
+
+    let offline = |args: &[&str]| run_ledger_in(&database.directory, None, Keys::KeyFile, args);
+    let verify =
+        |key: &str, file: &str| offline(&["verify", "--export", "export.jsonl", "--checkpoint", file, "--public-key", key]);
+    let valid = verify(&vkey, "checkpoint.note");
+    assert_exit(&valid, 0, "verify --export against the note");
+    assert!(stdout(&valid).contains(&format!("the first {events} events match the signed checkpoint")), "{}", stdout(&valid));
+
+    let hex_key = audit::public_key_hex(&test_keys()).unwrap();
+    let under_hex = verify(&hex_key, "checkpoint.note");
+    assert_exit(&under_hex, 1, "a note under a hex key");
+    assert!(stdout(&under_hex).contains("give --public-key as the log's vkey"), "{}", stdout(&under_hex));
+    let other_origin = ledger_core::note::VerifierKey::new(
+        "ledger.example.org/other",
+        ledger_core::note::SIGNATURE_TYPE_ED25519,
+        audit::public_key(&test_keys()).unwrap(),
+    )
+    .unwrap()
+    .format();
+    let wrong_name = verify(&other_origin, "checkpoint.note");
+    assert_exit(&wrong_name, 1, "a note under another origin's vkey");
+    assert!(stdout(&wrong_name).contains("no signature by ledger.example.org/other"), "{}", stdout(&wrong_name));
+    std::fs::write(database.path("changed.note"), note.replacen(&format!("\n{events}\n"), &format!("\n{}\n", events - 1), 1))
+        .unwrap();
+    let changed = verify(&vkey, "changed.note");
+    assert_exit(&changed, 1, "a changed note");
+    assert!(stdout(&changed).contains("does not verify over the note's text"), "{}", stdout(&changed));
+    std::fs::write(database.path("garbage.note"), "not a note").unwrap();
+    let garbage = verify(&vkey, "garbage.note");
+    assert_exit(&garbage, 1, "a malformed note");
+    assert!(stdout(&garbage).contains("neither a JSON checkpoint nor a checkpoint note"), "{}", stdout(&garbage));
+    assert_exit(&verify("nobody+00000000+AAAA", "checkpoint.note"), 2, "a malformed vkey is a usage error");
+
+    let inclusion = run(&["prove", "--seq", "3"]);
+    assert_exit(&inclusion, 0, "prove --seq 3");
+    std::fs::write(database.path("inclusion.json"), stdout(&inclusion)).unwrap();
+    let proof = offline(&["verify-proof", "--proof", "inclusion.json", "--checkpoint", "checkpoint.note", "--public-key", &vkey]);
+    assert_exit(&proof, 0, "verify-proof against the note");
+    assert!(stdout(&proof).contains(&format!("signed checkpoints of size {events}")), "{}", stdout(&proof));
+}
+
 /// `verify --export` and `verify-proof` run on an auditor's machine: they
 /// open no database and create no file.
 #[test]
@@ -422,7 +587,8 @@ fn the_offline_checks_open_no_database() {
     let database = TestDatabase::sqlite();
     std::fs::write(database.path("empty.jsonl"), "").unwrap();
     let output = run_ledger_in(&database.directory, None, Keys::KeyFile, &["verify", "--export", "empty.jsonl"]);
-    assert_exit(&output, 0, "verify --export of an empty export");
+    assert_exit(&output, 1, "verify --export of an empty export");
+    assert!(stdout(&output).contains("export INVALID at line 1 (seq 1): the export holds no events"), "{}", stdout(&output));
     std::fs::write(database.path("proof.json"), "{}").unwrap();
     let output = run_ledger_in(&database.directory, None, Keys::KeyFile, &["verify-proof", "--proof", "proof.json"]);
     assert_exit(&output, 1, "verify-proof of an empty object");
@@ -444,7 +610,7 @@ async fn proofs_printed_by_prove_verify_offline_against_checkpoints() {
     let old_size = signed_checkpoint_file(&database, "old.json").checkpoint.tree_size;
     append_donor(&database.open().await, "DANIDA").await;
     assert_exit(&run(&["checkpoint", "--out", "new.json"]), 0, "second checkpoint");
-    let public_key = audit::public_key_hex(&test_keys());
+    let public_key = audit::public_key_hex(&test_keys()).unwrap();
 
     let inclusion = run(&["prove", "--seq", "31", "--size", &old_size.to_string()]);
     assert_exit(&inclusion, 0, "prove --seq");
@@ -602,7 +768,7 @@ fn checkpoint_of(lines: &[String]) -> SignedCheckpoint {
         roots.push(&parse_line(line).hash);
     }
     let checkpoint = Checkpoint::new(roots.len(), roots.root(), "2026-11-23T18:44:10Z").unwrap();
-    checkpoint::sign(checkpoint, &audit::signing_key(&test_keys()))
+    checkpoint::sign(checkpoint, &audit::signing_key(&test_keys()).unwrap())
 }
 
 #[test]
@@ -658,7 +824,7 @@ const VECTOR_CONSISTENCY: &str = r#"{"from":2,"to":3,"from_root":"7d1c85e2c580f8
 const VECTOR_PUBLIC_KEY: &str = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
 
 fn vector_checkpoint(text: &str) -> TrustedCheckpoint {
-    TrustedCheckpoint {
+    TrustedCheckpoint::Json {
         checkpoint: serde_json::from_str(text).unwrap(),
         public_key: checkpoint::parse_public_key_hex(VECTOR_PUBLIC_KEY).unwrap(),
     }

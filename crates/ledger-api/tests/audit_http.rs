@@ -80,7 +80,7 @@ impl TestApp {
         let checkpoint: SignedCheckpoint = serde_json::from_value(latest).expect("a served checkpoint is a signed checkpoint");
         let (_, key) = self.get_json("/v1/checkpoints/public-key", None).await;
         let public_key = ledger_core::checkpoint::parse_public_key_hex(key["public_key"].as_str().unwrap()).unwrap();
-        TrustedCheckpoint { checkpoint, public_key }
+        TrustedCheckpoint::Json { checkpoint, public_key }
     }
 }
 
@@ -119,7 +119,7 @@ test_on_both_backends! {
         let app = spawn_app(&database).await;
         audit::create_checkpoint(&app.ledger, |_| {}).await.unwrap();
         let old = app.latest_trusted_checkpoint().await;
-        let size = old.checkpoint.checkpoint.tree_size;
+        let size = old.verify().unwrap().0;
         for seq in [1, 2, size / 2, size - 1, size] {
             let (status, proof) = app.get_json(&format!("/v1/proofs/inclusion?seq={seq}"), Some(&app.auditor)).await;
             assert_eq!(status, StatusCode::OK, "{proof}");
@@ -137,7 +137,7 @@ test_on_both_backends! {
 
         audit::create_checkpoint(&app.ledger, |_| {}).await.unwrap();
         let new = app.latest_trusted_checkpoint().await;
-        assert_eq!(new.checkpoint.checkpoint.tree_size, size + 1);
+        assert_eq!(new.verify().unwrap().0, size + 1);
         let (status, consistency) = app.get_json(&format!("/v1/proofs/consistency?from={size}&to={}", size + 1), Some(&app.auditor)).await;
         assert_eq!(status, StatusCode::OK, "{consistency}");
         let verdict = audit::verify_proof_document(&consistency.to_string(), &[old.clone(), new]).unwrap();
@@ -206,7 +206,7 @@ test_on_both_backends! {
         let app = spawn_app(&database).await;
         let (status, key) = app.get_json("/v1/checkpoints/public-key", None).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(key["public_key"].as_str(), Some(audit::public_key_hex(&test_keys()).as_str()));
+        assert_eq!(key["public_key"].as_str(), Some(audit::public_key_hex(&test_keys()).unwrap().as_str()));
         let (status, _) = app.get_json("/v1/checkpoints/latest", Some(&app.donor)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "no checkpoint yet");
         let signed = audit::create_checkpoint(&app.ledger, |_| {}).await.unwrap().checkpoint;
@@ -292,7 +292,7 @@ async fn serve_with_checkpoint_every_signs_checkpoints_as_the_chain_grows() {
     server.kill().expect("the server we started stops");
     let _ = server.wait();
     let signed = waited.expect("a checkpoint of the demo is signed at start");
-    assert_eq!(signed.verify(&audit::public_key(&test_keys())), Ok(()));
+    assert_eq!(signed.verify(&audit::public_key(&test_keys()).unwrap()), Ok(()));
     assert!(grown.is_some(), "a checkpoint is signed after the chain grew");
 }
 
@@ -323,4 +323,44 @@ async fn the_openapi_document_lists_the_audit_paths() {
     ] {
         assert!(document["paths"].get(path).is_some(), "{path} is documented");
     }
+}
+
+test_on_both_backends! {
+    /// `GET /checkpoint` answers the latest checkpoint as a C2SP checkpoint
+    /// note (text/plain), which verifies under the published vkey both here
+    /// and with an implementation the ledger did not write; it needs a
+    /// token, and is 404 before any checkpoint is signed.
+    async fn the_checkpoint_note_verifies_under_the_published_vkey_with_an_independent_implementation(database: TestDatabase) {
+        let app = spawn_app(&database).await;
+        let response = app.get("/checkpoint", Some(&app.donor)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "no checkpoint yet");
+        assert_eq!(app.get("/checkpoint", None).await.status(), StatusCode::UNAUTHORIZED);
+        let signed = audit::create_checkpoint(&app.ledger, |_| {}).await.unwrap().checkpoint;
+
+        let (_, key) = app.get_json("/v1/checkpoints/public-key", None).await;
+        let vkey = key["vkey"].as_str().expect("the vkey is published").to_string();
+        assert!(vkey.starts_with(&format!("{}+", app.ledger.origin)), "{vkey}");
+        let response = app.get("/checkpoint", Some(&app.donor)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+        let note_text = response.text().await.unwrap();
+        let root = base64_of(&signed.checkpoint.root_hash);
+        assert!(note_text.starts_with(&format!("{}\n{}\n{root}\n\n\u{2014} {} ", app.ledger.origin, signed.checkpoint.tree_size, app.ledger.origin)), "{note_text}");
+
+        let parsed = ledger_core::note::SignedNote::parse(note_text.as_bytes()).unwrap();
+        let log_key = ledger_core::note::VerifierKey::parse(&vkey).unwrap();
+        let text = ledger_core::note::verify_checkpoint(&parsed, &log_key).unwrap();
+        assert_eq!((text.tree_size, text.root_hash), (signed.checkpoint.tree_size, signed.checkpoint.root_hash));
+
+        let verifier = signed_note::StandardVerifier::new(&vkey).expect("the independent implementation reads our vkey");
+        let theirs = signed_note::Note::from_bytes(note_text.as_bytes()).expect("the independent implementation reads our note");
+        let (verified, _) = theirs.verify(&signed_note::VerifierList::new(vec![Box::new(verifier)])).expect("and verifies it");
+        assert_eq!(verified.len(), 1);
+        assert_eq!(app.get("/checkpoint", Some(&app.donor)).await.text().await.unwrap(), note_text, "the same note every time");
+    }
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

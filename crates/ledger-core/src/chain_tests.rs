@@ -66,7 +66,8 @@ fn key_ring() -> KeyRing {
         active_hmac: SecretKey::from_bytes(VECTOR_HMAC_KEY),
         retired_hmac: vec![],
         pseudonym: SecretKey::from_bytes([2; 32]),
-        checkpoint: SecretKey::from_bytes([3; 32]),
+        checkpoint: Some(SecretKey::from_bytes([3; 32])),
+        retired_checkpoint: Vec::new(),
     }
 }
 

@@ -55,9 +55,16 @@ pub enum CheckpointError {
     /// A checkpoint signed under another key than the one given to verify.
     #[error("checkpoint names key {checkpoint_key_id}, not the verifying key {verifying_key_id}")]
     KeyIdMismatch { checkpoint_key_id: String, verifying_key_id: String },
+    /// A checkpoint of the empty tree: every history extends it, so it
+    /// proves nothing, and the ledger never signs one.
+    #[error("a checkpoint of size 0 proves nothing: the ledger signs checkpoints of at least one event")]
+    EmptyTree,
     /// A signature that does not verify over the checkpoint message.
     #[error("checkpoint signature is invalid")]
     InvalidSignature,
+    /// A checkpoint note that is malformed or does not verify.
+    #[error("{0}")]
+    Note(crate::note::NoteError),
     /// The operating system could not supply randomness for a new key.
     #[error("operating system random source failed: {0}")]
     RandomSource(getrandom::Error),
@@ -103,6 +110,9 @@ impl SignedCheckpoint {
     /// strict rules (`verify_strict`: no weak keys, canonical encodings).
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), CheckpointError> {
         validate_created_at(&self.checkpoint.created_at)?;
+        if self.checkpoint.tree_size == 0 {
+            return Err(CheckpointError::EmptyTree);
+        }
         let verifying_key_id = public_key_id(key);
         if self.key_id != verifying_key_id {
             return Err(CheckpointError::KeyIdMismatch { checkpoint_key_id: self.key_id.clone(), verifying_key_id });
@@ -348,6 +358,31 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_of_size_zero_is_refused_even_when_its_signature_is_good() {
+        let key = test_signing_key();
+        let empty = sign(Checkpoint::new(0, crate::merkle::empty_root(), "2026-01-01T00:00:00Z").unwrap(), &key);
+        assert_eq!(empty.verify(&key.verifying_key()), Err(CheckpointError::EmptyTree));
+        assert!(
+            key.verifying_key()
+                .verify_strict(&empty.checkpoint.signed_message(), &Signature::from_bytes(&empty.signature))
+                .is_ok()
+        );
+    }
+
+    /// A signature whose R is a point of small order (here the identity)
+    /// is refused before the equation is checked, as docs/merkle.md says.
+    #[test]
+    fn a_signature_whose_r_is_of_small_order_is_refused() {
+        let mut signed = test_signed_checkpoint();
+        signed.signature[..32].copy_from_slice(&{
+            let mut identity = [0u8; 32];
+            identity[0] = 1;
+            identity
+        });
+        assert_eq!(signed.verify(&test_signing_key().verifying_key()), Err(CheckpointError::InvalidSignature));
+    }
+
+    #[test]
     fn another_public_key_is_rejected() {
         let signed = test_signed_checkpoint();
         let other_key = other_signing_key().verifying_key();
@@ -476,6 +511,7 @@ mod tests {
             CheckpointError::WeakPublicKey,
             CheckpointError::KeyIdMismatch { checkpoint_key_id: "a".repeat(16), verifying_key_id: "b".repeat(16) },
             CheckpointError::InvalidSignature,
+            CheckpointError::EmptyTree,
         ];
         for error in errors {
             let message = error.to_string();

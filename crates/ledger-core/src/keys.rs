@@ -3,8 +3,15 @@
 //! and the checkpoint signing key.
 //!
 //! They come from the environment (`LEDGER_HMAC_KEY`, `LEDGER_HMAC_RETIRED_KEYS`,
-//! `LEDGER_PSEUDONYM_KEY`, `LEDGER_CHECKPOINT_KEY`, hex) or from a key file
-//! (JSON, mode 0600), by default created beside an embedded database.
+//! `LEDGER_PSEUDONYM_KEY`, `LEDGER_CHECKPOINT_KEY`, hex;
+//! `LEDGER_CHECKPOINT_RETIRED_KEYS`, public keys with their validity) or
+//! from a key file (JSON, mode 0600), by default created beside an embedded
+//! database.
+//!
+//! The checkpoint signing key is never derived from another key: auditors
+//! hold the HMAC key, so a signing key computed from it would let any of
+//! them sign a checkpoint of a forged history. Without one, checkpoint
+//! signing is off and the rest of the ledger works.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,6 +48,68 @@ pub enum KeyError {
     Missing,
     #[error("could not draw random bytes for a new key: {0}")]
     Random(String),
+    #[error(
+        "{name}: each retired checkpoint key is PUBLIC_KEY_HEX@VALID_FROM/VALID_UNTIL, both times RFC 3339 UTC to the second \
+         (2026-01-01T00:00:00Z), VALID_FROM may be empty"
+    )]
+    BadRetiredCheckpointKey { name: String },
+    #[error("no checkpoint signing key to rotate: set LEDGER_CHECKPOINT_KEY or use a key file")]
+    NoCheckpointKey,
+}
+
+/// A checkpoint signing key that signs no more: its public key, kept so
+/// that the checkpoints it signed keep verifying, and the period it signed
+/// in. A checkpoint under it whose `created_at` is after `valid_until` is
+/// not one of the ledger's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetiredCheckpointKey {
+    /// The Ed25519 public key, 64 lower-case hex characters.
+    pub public_key: String,
+    /// When it began to sign (RFC 3339 UTC to the second), if known.
+    #[serde(default)]
+    pub valid_from: Option<String>,
+    /// When it stopped signing (RFC 3339 UTC to the second).
+    pub valid_until: String,
+}
+
+impl RetiredCheckpointKey {
+    /// Checks the form of every field (the key itself is checked where it
+    /// is used as an Ed25519 point).
+    pub fn parse(public_key: &str, valid_from: Option<&str>, valid_until: &str) -> Option<Self> {
+        let lower_hex =
+            public_key.len() == 2 * KEY_BYTES && public_key.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+        let times_well_formed = valid_from.is_none_or(is_utc_second) && is_utc_second(valid_until);
+        (lower_hex && times_well_formed).then(|| RetiredCheckpointKey {
+            public_key: public_key.to_string(),
+            valid_from: valid_from.map(str::to_string),
+            valid_until: valid_until.to_string(),
+        })
+    }
+
+    /// `PUBLIC_KEY_HEX@VALID_FROM/VALID_UNTIL` (`VALID_FROM` may be empty).
+    fn parse_text(name: &str, text: &str) -> Result<Self, KeyError> {
+        let refused = || KeyError::BadRetiredCheckpointKey { name: name.to_string() };
+        let (public_key, period) = text.trim().split_once('@').ok_or_else(refused)?;
+        let (valid_from, valid_until) = period.split_once('/').ok_or_else(refused)?;
+        let valid_from = (!valid_from.is_empty()).then_some(valid_from);
+        Self::parse(public_key, valid_from, valid_until).ok_or_else(refused)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form of a checkpoint's `created_at`, which
+/// orders as text in time order.
+pub fn is_utc_second(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 20
+        && chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").is_ok()
+        && bytes.iter().enumerate().all(|(position, byte)| match position {
+            4 | 7 => *byte == b'-',
+            10 => *byte == b'T',
+            13 | 16 => *byte == b':',
+            19 => *byte == b'Z',
+            _ => byte.is_ascii_digit(),
+        })
 }
 
 /// Why a tag does not verify.
@@ -104,8 +173,17 @@ pub struct KeyRing {
     pub active_hmac: SecretKey,
     pub retired_hmac: Vec<SecretKey>,
     pub pseudonym: SecretKey,
-    pub checkpoint: SecretKey,
+    /// The Ed25519 seed checkpoints are signed with; `None` when keys come
+    /// from the environment without `LEDGER_CHECKPOINT_KEY` (signing is off).
+    pub checkpoint: Option<SecretKey>,
+    /// Checkpoint keys that signed before, newest last.
+    pub retired_checkpoint: Vec<RetiredCheckpointKey>,
 }
+
+/// What an HMAC key was once hashed with to make a checkpoint signing key,
+/// when no `LEDGER_CHECKPOINT_KEY` was set. Kept only to recognise the
+/// checkpoints such a key signed; nothing is signed with one any more.
+const DERIVED_CHECKPOINT_KEY_MESSAGE: &[u8] = b"checkpoint signing key";
 
 impl KeyRing {
     pub fn generate() -> Result<Self, KeyError> {
@@ -113,8 +191,30 @@ impl KeyRing {
             active_hmac: SecretKey::generate()?,
             retired_hmac: Vec::new(),
             pseudonym: SecretKey::generate()?,
-            checkpoint: SecretKey::generate()?,
+            checkpoint: Some(SecretKey::generate()?),
+            retired_checkpoint: Vec::new(),
         })
+    }
+
+    /// Makes a new checkpoint signing key; the old one's public key (given
+    /// as hex, since this module knows no curve) is kept as retired, valid
+    /// until `now`, so that the checkpoints it signed keep verifying.
+    pub fn rotate_checkpoint(&mut self, old_public_key_hex: &str, valid_from: Option<&str>, now: &str) -> Result<(), KeyError> {
+        if self.checkpoint.is_none() {
+            return Err(KeyError::NoCheckpointKey);
+        }
+        let retired = RetiredCheckpointKey::parse(old_public_key_hex, valid_from, now)
+            .ok_or_else(|| KeyError::BadRetiredCheckpointKey { name: "rotate_checkpoint".to_string() })?;
+        self.checkpoint = Some(SecretKey::generate()?);
+        self.retired_checkpoint.push(retired);
+        Ok(())
+    }
+
+    /// The Ed25519 seeds that an older version of the ledger derived from
+    /// each of these HMAC keys when no checkpoint key was set. Only to
+    /// verify the checkpoints signed so; see docs/audit.md for moving off.
+    pub fn derived_checkpoint_seeds(&self) -> Vec<[u8; KEY_BYTES]> {
+        std::iter::once(&self.active_hmac).chain(&self.retired_hmac).map(|key| key.mac(DERIVED_CHECKPOINT_KEY_MESSAGE)).collect()
     }
 
     /// The HMAC-SHA256 tag of an event hash under the active key.
@@ -186,16 +286,23 @@ impl KeyRing {
             .filter(|text| !text.trim().is_empty())
             .map(|text| SecretKey::parse_hex("LEDGER_HMAC_RETIRED_KEYS", text))
             .collect::<Result<Vec<_>, _>>()?;
+        // Never derived from another key: without one, signing is off.
         let checkpoint = match std::env::var("LEDGER_CHECKPOINT_KEY") {
-            Ok(text) => SecretKey::parse_hex("LEDGER_CHECKPOINT_KEY", &text)?,
-            // Without a configured signing key, derive one that is stable for these keys.
-            Err(_) => SecretKey::from_bytes(SecretKey::parse_hex("LEDGER_HMAC_KEY", active)?.mac(b"checkpoint signing key")),
+            Ok(text) => Some(SecretKey::parse_hex("LEDGER_CHECKPOINT_KEY", &text)?),
+            Err(_) => None,
         };
+        let retired_checkpoint = std::env::var("LEDGER_CHECKPOINT_RETIRED_KEYS")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| RetiredCheckpointKey::parse_text("LEDGER_CHECKPOINT_RETIRED_KEYS", text))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(KeyRing {
             active_hmac: SecretKey::parse_hex("LEDGER_HMAC_KEY", active)?,
             retired_hmac,
             pseudonym: SecretKey::parse_hex("LEDGER_PSEUDONYM_KEY", &variable("LEDGER_PSEUDONYM_KEY")?)?,
             checkpoint,
+            retired_checkpoint,
         })
     }
 
@@ -212,17 +319,28 @@ impl KeyRing {
             active_hmac: SecretKey::parse_hex("hmac_key", &file.hmac_key)?,
             retired_hmac,
             pseudonym: SecretKey::parse_hex("pseudonym_key", &file.pseudonym_key)?,
-            checkpoint: SecretKey::parse_hex("checkpoint_key", &file.checkpoint_key)?,
+            checkpoint: Some(SecretKey::parse_hex("checkpoint_key", &file.checkpoint_key)?),
+            retired_checkpoint: file
+                .retired_checkpoint_keys
+                .into_iter()
+                .map(|key| {
+                    RetiredCheckpointKey::parse(&key.public_key, key.valid_from.as_deref(), &key.valid_until)
+                        .ok_or_else(|| KeyError::BadRetiredCheckpointKey { name: "retired_checkpoint_keys".to_string() })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
         })
     }
 
-    /// Writes the key file with mode 0600 (owner read and write only).
+    /// Writes the key file with mode 0600 (owner read and write only). A key
+    /// file always holds a checkpoint key of its own.
     pub fn write_file(&self, path: &Path) -> Result<(), KeyError> {
+        let checkpoint = self.checkpoint.as_ref().ok_or(KeyError::NoCheckpointKey)?;
         let file = KeyFile {
             hmac_key: self.active_hmac.secret_hex(),
             retired_hmac_keys: self.retired_hmac.iter().map(SecretKey::secret_hex).collect(),
             pseudonym_key: self.pseudonym.secret_hex(),
-            checkpoint_key: self.checkpoint.secret_hex(),
+            checkpoint_key: checkpoint.secret_hex(),
+            retired_checkpoint_keys: self.retired_checkpoint.clone(),
         };
         let text = serde_json::to_string_pretty(&file).expect("key files serialize");
         write_private_file(path, text.as_bytes())
@@ -238,6 +356,8 @@ struct KeyFile {
     retired_hmac_keys: Vec<String>,
     pseudonym_key: String,
     checkpoint_key: String,
+    #[serde(default)]
+    retired_checkpoint_keys: Vec<RetiredCheckpointKey>,
 }
 
 fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -364,7 +484,8 @@ mod tests {
             active_hmac: SecretKey::from_bytes([1; 32]),
             retired_hmac: vec![],
             pseudonym: SecretKey::from_bytes([2; 32]),
-            checkpoint: SecretKey::from_bytes([3; 32]),
+            checkpoint: Some(SecretKey::from_bytes([3; 32])),
+            retired_checkpoint: vec![],
         }
     }
 
@@ -482,6 +603,67 @@ mod tests {
         assert_eq!(ring.verify_tag(&new_id, &hash, &new_tag), Ok(()));
         assert_eq!(ring.verify_tag(&new_id, &hash, &old_tag), Err(TagError::BadTag(new_id.clone())));
         assert_eq!(ring.verify_tag("0000", &hash, &old_tag), Err(TagError::UnknownKey("0000".to_string())));
+    }
+
+    #[test]
+    fn a_rotated_checkpoint_key_is_kept_as_retired_with_its_period_and_survives_the_key_file() {
+        let mut ring = ring();
+        let old_seed = *ring.checkpoint.as_ref().unwrap().secret();
+        let old_public = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
+        ring.rotate_checkpoint(old_public, Some("2026-01-01T00:00:00Z"), "2026-06-30T12:00:00Z").unwrap();
+        assert_ne!(ring.checkpoint.as_ref().unwrap().secret(), &old_seed, "a new key signs");
+        let expected = RetiredCheckpointKey::parse(old_public, Some("2026-01-01T00:00:00Z"), "2026-06-30T12:00:00Z").unwrap();
+        assert_eq!(ring.retired_checkpoint, vec![expected.clone()]);
+        let directory = std::env::temp_dir().join(format!("ledger-checkpoint-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("ledger.db.keys");
+        ring.write_file(&path).unwrap();
+        let read = KeyRing::read_file(&path).unwrap();
+        assert_eq!(read.retired_checkpoint, vec![expected]);
+        assert_eq!(read.checkpoint.unwrap().secret(), ring.checkpoint.as_ref().unwrap().secret());
+        std::fs::remove_dir_all(&directory).unwrap();
+        let mut without = ring.clone();
+        without.checkpoint = None;
+        assert!(matches!(without.rotate_checkpoint(old_public, None, "2026-06-30T12:00:00Z"), Err(KeyError::NoCheckpointKey)));
+        assert!(matches!(without.write_file(&path), Err(KeyError::NoCheckpointKey)));
+    }
+
+    #[test]
+    fn a_retired_checkpoint_key_is_read_only_in_its_exact_form() {
+        let key = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
+        let parsed = RetiredCheckpointKey::parse_text("X", &format!("{key}@/2026-06-30T12:00:00Z")).unwrap();
+        assert_eq!((parsed.valid_from, parsed.valid_until.as_str()), (None, "2026-06-30T12:00:00Z"));
+        let parsed = RetiredCheckpointKey::parse_text("X", &format!("{key}@2026-01-01T00:00:00Z/2026-06-30T12:00:00Z")).unwrap();
+        assert_eq!(parsed.valid_from.as_deref(), Some("2026-01-01T00:00:00Z"));
+        for bad in [
+            key.to_string(),
+            format!("{key}@2026-06-30T12:00:00Z"),
+            format!("{}@/2026-06-30T12:00:00Z", key.to_uppercase()),
+            format!("{}@/2026-06-30T12:00:00Z", &key[2..]),
+            format!("{key}@/2026-06-30 12:00:00Z"),
+            format!("{key}@/2026-06-30T12:00:00+00:00"),
+            format!("{key}@/2026-02-30T12:00:00Z"),
+            format!("{key}@x/2026-06-30T12:00:00Z"),
+        ] {
+            let refused = RetiredCheckpointKey::parse_text("LEDGER_CHECKPOINT_RETIRED_KEYS", &bad).unwrap_err();
+            assert!(refused.to_string().starts_with("LEDGER_CHECKPOINT_RETIRED_KEYS: each retired checkpoint key is"), "{bad}");
+        }
+    }
+
+    /// The seeds an older version derived when no checkpoint key was set:
+    /// HMAC-SHA256 under the HMAC key of "checkpoint signing key", for the
+    /// active key and each retired one, so their checkpoints stay known.
+    #[test]
+    fn the_derived_checkpoint_seeds_are_those_an_older_version_signed_with() {
+        let mut ring = ring();
+        ring.rotate_hmac().unwrap();
+        let seeds = ring.derived_checkpoint_seeds();
+        assert_eq!(seeds.len(), 2);
+        assert_eq!(seeds[1], ring.retired_hmac[0].mac(b"checkpoint signing key"));
+        let mut mac = HmacSha256::new_from_slice(&[1; 32]).unwrap();
+        mac.update(b"checkpoint signing key");
+        assert_eq!(seeds[1].as_slice(), mac.finalize().into_bytes().as_slice());
+        assert_ne!(seeds[0], seeds[1]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The reintegration assistance ledger's core: the pure domain model, the hash
 //! chain, keys, Merkle proofs and the event store.
 //!
-//! `domain`, `chain`, `merkle`, `merkle_stream` and `checkpoint` are pure and synchronous: they
+//! `domain`, `chain`, `merkle`, `merkle_stream`, `checkpoint` and `note` are pure and synchronous: they
 //! import neither sqlx nor tokio. Only `store` touches the database.
 
 pub mod chain;
@@ -10,4 +10,5 @@ pub mod domain;
 pub mod keys;
 pub mod merkle;
 pub mod merkle_stream;
+pub mod note;
 pub mod store;

@@ -39,7 +39,8 @@ pub fn test_keys() -> KeyRing {
         active_hmac: SecretKey::from_bytes([1; 32]),
         retired_hmac: vec![],
         pseudonym: SecretKey::from_bytes([2; 32]),
-        checkpoint: SecretKey::from_bytes([3; 32]),
+        checkpoint: Some(SecretKey::from_bytes([3; 32])),
+        retired_checkpoint: Vec::new(),
     }
 }
 

@@ -19,7 +19,7 @@ use super::AppState;
 use super::auth::{Caller, READERS};
 use super::error::{ApiError, Problem};
 use super::params::{self, PathSize, QueryParams};
-use crate::audit::{self, AuditError, ConsistencyProof, InclusionProof, ProofRequestError};
+use crate::audit::{self, AuditError, ConsistencyProof, InclusionProof, ProofRequestError, RetiredPublicKey};
 use crate::tokens::Role;
 
 /// The media type of a JSON Lines export.
@@ -29,6 +29,7 @@ pub const EXPORT_CONTENT_TYPE: &str = "application/x-ndjson";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/export", get(export))
+        .route("/checkpoint", get(checkpoint_note))
         .route("/v1/checkpoints/public-key", get(checkpoint_public_key))
         .route("/v1/checkpoints/latest", get(latest_checkpoint))
         .route("/v1/checkpoints/{size}", get(checkpoint_of_size))
@@ -50,6 +51,7 @@ impl From<AuditError> for ApiError {
             AuditError::Request(request) => ApiError::BadRequest(request.to_string()),
             AuditError::Store(store) => store.into(),
             AuditError::Database(database) => StoreError::from(database).into(),
+            AuditError::NoSigningKey => ApiError::Unavailable(audit::NO_SIGNING_KEY.to_string()),
             other => ApiError::internal(other),
         }
     }
@@ -126,18 +128,55 @@ impl From<&SignedCheckpoint> for CheckpointView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicKeyView {
-    /// The Ed25519 public key, 64 lower-case hex characters.
-    pub public_key: String,
-    /// The key id checkpoints signed with it carry.
-    pub key_id: String,
+    /// The Ed25519 public key, 64 lower-case hex characters; null when
+    /// checkpoint signing is off (no signing key is configured).
+    pub public_key: Option<String>,
+    /// The key id checkpoints signed with it carry; null when signing is off.
+    pub key_id: Option<String>,
+    /// The same key as a C2SP note verifier key, named by the log's origin
+    /// (`<origin>+<key hash>+<base64 key>`): what witnesses and note
+    /// verifiers take. Null when signing is off.
+    #[schema(example = "ledger.example.org/avrr+1a2b3c4d+AXm1Vi6P5lT5QHixEuipi6eQH4U65pW+1+DjkQutBJZk")]
+    pub vkey: Option<String>,
+    /// The keys that signed before, each with the period it signed in, so
+    /// that old checkpoints keep verifying.
+    pub retired: Vec<RetiredPublicKey>,
 }
 
-/// The public key checkpoints are signed with. Fetch it once and keep it
-/// outside the ledger: a key fetched from a compromised server proves nothing.
+/// The public key checkpoints are signed with, and the retired ones. Fetch
+/// them once and keep them outside the ledger: a key fetched from a
+/// compromised server proves nothing.
 #[utoipa::path(get, path = "/v1/checkpoints/public-key", responses((status = 200, body = PublicKeyView)))]
-pub async fn checkpoint_public_key(State(state): State<AppState>) -> Json<PublicKeyView> {
-    let key = audit::public_key(&state.ledger.keys);
-    Json(PublicKeyView { public_key: ledger_core::checkpoint::format_public_key_hex(&key), key_id: public_key_id(&key) })
+pub async fn checkpoint_public_key(State(state): State<AppState>) -> Result<Json<PublicKeyView>, ApiError> {
+    let key = audit::public_key(&state.ledger.keys).ok();
+    let retired = audit::retired_public_keys(&state.ledger).await?;
+    Ok(Json(PublicKeyView {
+        public_key: key.as_ref().map(ledger_core::checkpoint::format_public_key_hex),
+        key_id: key.as_ref().map(public_key_id),
+        vkey: audit::vkey(&state.ledger).ok().map(|vkey| vkey.format()),
+        retired,
+    }))
+}
+
+/// The media type of a checkpoint note.
+pub const NOTE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// The latest checkpoint as a C2SP checkpoint note (tlog-checkpoint in a
+/// signed note): origin, tree size, base64 root hash, then the ledger's
+/// signature line, named by the origin. Verify it with the `vkey` of
+/// `/v1/checkpoints/public-key`.
+#[utoipa::path(get, path = "/checkpoint",
+    responses((status = 200, description = "a C2SP checkpoint note (see docs/merkle.md)", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn checkpoint_note(State(state): State<AppState>, _caller: Caller) -> Result<Response, ApiError> {
+    let latest = audit::latest_checkpoint(&state.ledger.store).await?;
+    let signed =
+        latest.ok_or_else(|| ApiError::NotFound("no checkpoint has been signed yet; run `ledger checkpoint`".to_string()))?;
+    let note = audit::checkpoint_note(&state.ledger, &signed)?;
+    let mut response = note.format().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(NOTE_CONTENT_TYPE));
+    Ok(response)
 }
 
 #[utoipa::path(get, path = "/v1/checkpoints/latest",

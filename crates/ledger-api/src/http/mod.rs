@@ -122,6 +122,9 @@ pub async fn serve(ledger: Ledger, bind: SocketAddr, demo: bool) -> anyhow::Resu
 /// As [`serve`], and with `checkpoint_every` also signs a checkpoint at
 /// that interval whenever the chain has grown.
 pub async fn serve_with(ledger: Ledger, bind: SocketAddr, demo: bool, checkpoint_every: Option<Duration>) -> anyhow::Result<()> {
+    if checkpoint_every.is_some() {
+        crate::audit::signing_key(&ledger.keys).map_err(|error| anyhow::anyhow!("--checkpoint-every: {error}"))?;
+    }
     if demo {
         load_demo(&ledger).await?;
     }

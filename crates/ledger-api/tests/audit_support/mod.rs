@@ -147,8 +147,10 @@ pub fn full_check(checkpoint: Option<&SignedCheckpoint>) -> ExportCheck {
     let keys = test_keys();
     ExportCheck {
         hmac_keys: vec![keys.active_hmac.clone()],
-        checkpoint: checkpoint
-            .map(|checkpoint| TrustedCheckpoint { checkpoint: checkpoint.clone(), public_key: audit::public_key(&keys) }),
+        checkpoint: checkpoint.map(|checkpoint| TrustedCheckpoint::Json {
+            checkpoint: checkpoint.clone(),
+            public_key: audit::public_key(&keys).unwrap(),
+        }),
     }
 }
 
@@ -162,6 +164,8 @@ pub enum Keys {
     Environment,
     /// From the key file beside an embedded database (created on first use).
     KeyFile,
+    /// From the environment, the fixed test keys without `LEDGER_CHECKPOINT_KEY`.
+    EnvironmentWithoutCheckpointKey,
 }
 
 /// Runs `ledger ARGS` in the test's directory on its database.
@@ -185,19 +189,22 @@ pub fn ledger_command(directory: &Path, database_url: Option<&str>, keys: Keys, 
         "LEDGER_HMAC_RETIRED_KEYS",
         "LEDGER_PSEUDONYM_KEY",
         "LEDGER_CHECKPOINT_KEY",
+        "LEDGER_CHECKPOINT_RETIRED_KEYS",
         "LEDGER_KEY_FILE",
+        "LEDGER_ORIGIN",
     ] {
         command.env_remove(variable);
     }
     if let Some(url) = database_url {
         command.env("LEDGER_DATABASE_URL", url);
     }
-    if keys == Keys::Environment {
+    if matches!(keys, Keys::Environment | Keys::EnvironmentWithoutCheckpointKey) {
         let ring = test_keys();
-        command
-            .env("LEDGER_HMAC_KEY", ring.active_hmac.secret_hex())
-            .env("LEDGER_PSEUDONYM_KEY", ring.pseudonym.secret_hex())
-            .env("LEDGER_CHECKPOINT_KEY", ring.checkpoint.secret_hex());
+        command.env("LEDGER_HMAC_KEY", ring.active_hmac.secret_hex()).env("LEDGER_PSEUDONYM_KEY", ring.pseudonym.secret_hex());
+    }
+    if keys == Keys::Environment {
+        let seed = test_keys().checkpoint.expect("the test keys sign checkpoints");
+        command.env("LEDGER_CHECKPOINT_KEY", seed.secret_hex());
     }
     command
 }
