@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod params;
 pub mod reads;
 pub mod registrations;
+pub mod tiles;
 pub mod writes;
 
 use std::net::SocketAddr;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(reads::healthz))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(audit::routes())
+        .merge(tiles::routes())
         .fallback(|| async { ApiError::NotFound("no such route; see /openapi.json".to_string()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
