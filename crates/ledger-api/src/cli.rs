@@ -106,6 +106,23 @@ pub enum Command {
         #[arg(long, value_name = "HEX|VKEY")]
         public_key: Option<String>,
     },
+    /// Run a C2SP witness of a ledger's checkpoints (no database)
+    Witness {
+        /// The file holding the last checkpoint cosigned (created on the first)
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// The log's vkey (`vkey` of GET /v1/checkpoints/public-key)
+        #[arg(long, value_name = "VKEY")]
+        log_key: String,
+        /// The witness's key file (created with a new key when missing)
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: SocketAddr,
+        /// The witness's name, when its key file is created
+        #[arg(long, default_value = crate::witness::DEFAULT_WITNESS_NAME)]
+        name: String,
+    },
     /// Rebuild the projections from the events
     Rebuild {
         /// Compare a rebuild with the live projections instead; exit 1 on any difference
@@ -155,6 +172,9 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyProof { proof, checkpoints, public_key } => {
             return crate::audit::run_verify_proof(proof, checkpoints, public_key.as_deref());
         }
+        Command::Witness { state, log_key, key, bind, name } => {
+            return crate::witness::run(state, log_key, key, *bind, name).await.map(|()| ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let ledger = Ledger::open(&cli.database_url).await?;
@@ -196,7 +216,9 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::audit::run_prove(&ledger, crate::audit::ProveRequest::Consistency { from, to }).await
         }
         Command::Prove { .. } => anyhow::bail!("give --seq N [--size S], or --from A --to B"),
-        Command::VerifyProof { .. } => unreachable!("verify-proof runs offline, above"),
+        Command::VerifyProof { .. } | Command::Witness { .. } => {
+            unreachable!("verify-proof and witness run without a database, above")
+        }
         Command::Rebuild { check } => rebuild(&ledger, check).await,
     }
 }

@@ -7,3 +7,4 @@ pub mod demo;
 pub mod http;
 pub mod tiles;
 pub mod tokens;
+pub mod witness;
