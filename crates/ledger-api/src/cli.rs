@@ -38,6 +38,9 @@ pub enum Command {
         /// Sign a checkpoint every SECONDS whenever the chain has grown
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(crate::audit::CHECKPOINT_INTERVAL_SECONDS_MIN..))]
         checkpoint_every: Option<u64>,
+        /// A witness (c2sp.org/tlog-witness) each new checkpoint is sent to; repeat it for several
+        #[arg(long = "witness", value_name = "URL")]
+        witnesses: Vec<String>,
     },
     /// Apply database migrations
     Migrate,
@@ -179,8 +182,10 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let ledger = Ledger::open(&cli.database_url).await?;
     match cli.command {
-        Command::Serve { bind, demo, checkpoint_every } => {
+        Command::Serve { bind, demo, checkpoint_every, witnesses } => {
             let every = checkpoint_every.map(std::time::Duration::from_secs);
+            let mut ledger = ledger;
+            ledger.witness_urls = witnesses;
             crate::http::serve_with(ledger, bind, demo, every).await.map(|()| ExitCode::SUCCESS)
         }
         Command::Migrate => {

@@ -148,3 +148,49 @@ fn the_witness_command_creates_its_key_and_prints_its_vkey() {
     assert_eq!(mode, 0o600);
     assert!(!database.path("w.state").exists(), "nothing cosigned yet");
 }
+
+test_on_both_backends! {
+    /// `serve --witness URL`: the ledger sends its new checkpoints to the
+    /// witness and `GET /checkpoint` serves them with the witness's
+    /// cosignature after its own signature, and again after the chain grew.
+    async fn the_ledger_sends_its_checkpoints_to_the_witness_and_serves_them_cosigned(database: TestDatabase) {
+        let mut ledger = demo_ledger(&database).await;
+        let witness = Arc::new(Witness::open(&database.path("w.state"), audit::vkey(&ledger).unwrap(), &database.path("w.key"), "witness.example/w1").unwrap());
+        let witness_vkey = witness.vkey();
+        let witness_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let witness_url = format!("http://{}", witness_listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(witness_listener, ledger_api::witness::router(witness)).await.unwrap() });
+        ledger.witness_urls = vec![witness_url];
+        let token = ledger_api::tokens::create(&ledger.store, ledger_api::tokens::Role::Donor, Some("EU-AMIF"), "donor").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/checkpoint", listener.local_addr().unwrap());
+        let serving = ledger_api::http::serve_on(listener, ledger.clone(), None, std::future::pending());
+        tokio::spawn(async move { serving.await.unwrap() });
+        let client = reqwest::Client::new();
+        let log_vkey = audit::vkey(&ledger).unwrap();
+        for round in 0..2 {
+            if round == 1 {
+                append_donor(&ledger, "DANIDA").await;
+            }
+            let signed = audit::create_checkpoint(&ledger, |_| {}).await.unwrap().checkpoint;
+            let started = std::time::Instant::now();
+            let cosigned = loop {
+                let text = client.get(&url).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+                let note = SignedNote::parse(text.as_bytes()).unwrap();
+                if note.signatures.len() == 2 {
+                    break note;
+                }
+                assert!(started.elapsed() < std::time::Duration::from_secs(20), "no cosignature came: {text}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            };
+            let text = note::verify_checkpoint(&cosigned, &log_vkey).unwrap();
+            assert_eq!(text.tree_size, signed.checkpoint.tree_size);
+            assert_eq!(cosigned.signatures[0].name, ledger.origin, "the ledger's own signature first");
+            assert!(verify_cosignature(&cosigned, &witness_vkey).is_ok(), "round {round}");
+            assert_eq!(ledger_core::witness::require_cosignatures(&cosigned, std::slice::from_ref(&witness_vkey), 1), Ok(1));
+        }
+        let state = std::fs::read_to_string(database.path("w.state")).unwrap();
+        let (size, _) = ledger.store.head().await.unwrap();
+        assert!(state.contains(&format!("\"tree_size\": {size}")), "the witness followed the ledger: {state}");
+    }
+}
