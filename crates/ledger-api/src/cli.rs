@@ -65,6 +65,12 @@ pub enum Command {
         /// The Ed25519 public key (64 hex characters), or the log's vkey for a checkpoint note
         #[arg(long, value_name = "HEX|VKEY", requires = "checkpoint")]
         public_key: Option<String>,
+        /// A witness's vkey (type 0x04) whose cosignature a checkpoint note must carry; repeat it for several
+        #[arg(long = "witness-key", value_name = "VKEY")]
+        witness_keys: Vec<String>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all)
+        #[arg(long, value_name = "N", requires = "witness_keys")]
+        witnesses_required: Option<usize>,
     },
     /// Write every event as JSON Lines, for auditors
     Export {
@@ -108,6 +114,12 @@ pub enum Command {
         /// The Ed25519 public key (64 hex characters), or the log's vkey for checkpoint notes
         #[arg(long, value_name = "HEX|VKEY")]
         public_key: Option<String>,
+        /// A witness's vkey (type 0x04) whose cosignature a checkpoint note must carry; repeat it for several
+        #[arg(long = "witness-key", value_name = "VKEY")]
+        witness_keys: Vec<String>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all)
+        #[arg(long, value_name = "N", requires = "witness_keys")]
+        witnesses_required: Option<usize>,
     },
     /// Run a C2SP witness of a ledger's checkpoints (no database)
     Witness {
@@ -169,11 +181,13 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     // Offline checks open no database: they run on an auditor's own machine.
     match &cli.command {
-        Command::Verify { export: Some(export), hmac_keys, checkpoint, public_key } => {
-            return crate::audit::run_verify_export(export, hmac_keys, checkpoint.as_deref(), public_key.as_deref());
+        Command::Verify { export: Some(export), hmac_keys, checkpoint, public_key, witness_keys, witnesses_required } => {
+            let witnesses = crate::audit::WitnessPolicy::parse(witness_keys, *witnesses_required)?;
+            return crate::audit::run_verify_export(export, hmac_keys, checkpoint.as_deref(), public_key.as_deref(), &witnesses);
         }
-        Command::VerifyProof { proof, checkpoints, public_key } => {
-            return crate::audit::run_verify_proof(proof, checkpoints, public_key.as_deref());
+        Command::VerifyProof { proof, checkpoints, public_key, witness_keys, witnesses_required } => {
+            let witnesses = crate::audit::WitnessPolicy::parse(witness_keys, *witnesses_required)?;
+            return crate::audit::run_verify_proof(proof, checkpoints, public_key.as_deref(), &witnesses);
         }
         Command::Witness { state, log_key, key, bind, name } => {
             return crate::witness::run(state, log_key, key, *bind, name).await.map(|()| ExitCode::SUCCESS);

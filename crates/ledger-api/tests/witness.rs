@@ -191,6 +191,25 @@ test_on_both_backends! {
         }
         let state = std::fs::read_to_string(database.path("w.state")).unwrap();
         let (size, _) = ledger.store.head().await.unwrap();
+
+        // The offline verifiers require N of a list of witness keys.
+        let text = client.get(&url).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+        std::fs::write(database.path("cosigned.note"), &text).unwrap();
+        std::fs::write(database.path("export.jsonl"), export_text(&ledger, 0).await).unwrap();
+        let other = note::VerifierKey::new("witness.example/w2", note::SIGNATURE_TYPE_COSIGNATURE, ed25519_dalek::SigningKey::from_bytes(&[6; 32]).verifying_key()).unwrap().format();
+        let (log, witness) = (log_vkey.format(), witness_vkey.format());
+        let verify = |extra: &[&str]| {
+            let mut args = vec!["verify", "--export", "export.jsonl", "--checkpoint", "cosigned.note", "--public-key", &log];
+            args.extend(extra);
+            run_ledger_in(&database.directory, None, Keys::KeyFile, &args)
+        };
+        assert_exit(&verify(&["--witness-key", &witness]), 0, "cosigned by the one witness required");
+        assert_exit(&verify(&["--witness-key", &witness, "--witness-key", &other, "--witnesses-required", "1"]), 0, "1 of 2");
+        let too_few = verify(&["--witness-key", &witness, "--witness-key", &other]);
+        assert_exit(&too_few, 1, "2 of 2 when one cosigned");
+        assert!(stdout(&too_few).contains("1 of the required 2 witness cosignatures verify"), "{}", stdout(&too_few));
+        assert_exit(&verify(&["--witness-key", &witness, "--witnesses-required", "2"]), 2, "more required than keys given");
+        assert_exit(&verify(&["--witness-key", &log]), 2, "a log key is not a witness key");
         assert!(state.contains(&format!("\"tree_size\": {size}")), "the witness followed the ledger: {state}");
     }
 }
