@@ -200,7 +200,32 @@ pub async fn export_to_file(
 #[derive(Clone, Debug)]
 pub enum TrustedCheckpoint {
     Json { checkpoint: SignedCheckpoint, public_key: VerifyingKey },
-    Note { note: SignedNote, log_key: VerifierKey },
+    Note { note: SignedNote, log_key: VerifierKey, witnesses: WitnessPolicy },
+}
+
+/// The witnesses a checkpoint note must be cosigned by: `required` of `keys`.
+#[derive(Clone, Debug, Default)]
+pub struct WitnessPolicy {
+    pub keys: Vec<VerifierKey>,
+    pub required: usize,
+}
+
+impl WitnessPolicy {
+    /// `--witness-key VKEY`... and `--witnesses-required N` (default: all the keys given).
+    pub fn parse(keys: &[String], required: Option<usize>) -> anyhow::Result<Self> {
+        let keys = keys
+            .iter()
+            .map(|text| VerifierKey::parse(text.trim()).map_err(|error| anyhow::anyhow!("--witness-key: {error}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if keys.iter().any(|key| key.signature_type != note::SIGNATURE_TYPE_COSIGNATURE) {
+            anyhow::bail!("--witness-key: a witness key is of type 0x04 (cosignature/v1), as `ledger witness` prints it");
+        }
+        let required = required.unwrap_or(keys.len());
+        if required > keys.len() {
+            anyhow::bail!("--witnesses-required {required} is more than the {} witness keys given", keys.len());
+        }
+        Ok(WitnessPolicy { keys, required })
+    }
 }
 
 impl TrustedCheckpoint {
@@ -212,8 +237,10 @@ impl TrustedCheckpoint {
                 checkpoint.verify(public_key)?;
                 Ok((checkpoint.checkpoint.tree_size, checkpoint.checkpoint.root_hash))
             }
-            TrustedCheckpoint::Note { note, log_key } => {
+            TrustedCheckpoint::Note { note, log_key, witnesses } => {
                 let text = note::verify_checkpoint(note, log_key).map_err(CheckpointError::Note)?;
+                ledger_core::witness::require_cosignatures(note, &witnesses.keys, witnesses.required)
+                    .map_err(CheckpointError::Note)?;
                 if text.tree_size == 0 {
                     return Err(CheckpointError::EmptyTree);
                 }
@@ -1046,6 +1073,24 @@ impl MerkleCache {
     }
 }
 
+/// The event hashes of seqs `first..=last`, each checked against the leaf
+/// the tree took in for it (the tree holds only hashes it checked).
+pub async fn checked_event_hashes(store: &Store, tree: &MerkleTree, first: Seq, last: Seq) -> Result<Vec<Hash>, AuditError> {
+    assert!(first >= 1 && first <= last && last <= tree.len(), "the caller checked the range against the tree");
+    let count = i64::try_from(last - first + 1).expect("a tile holds at most 256 entries");
+    let rows = read_hash_rows(store, first - 1, count).await?;
+    let leaves = tree.level_hashes(0, first - 1, last - first + 1).expect("the range is in the tree");
+    if rows.len() != leaves.len() {
+        return Err(AuditError::TreeDisagrees { seq: first + rows.len() as u64, stored: String::new() });
+    }
+    for (row, leaf) in rows.iter().zip(leaves) {
+        if merkle::leaf_hash(&row.hash) != *leaf {
+            return Err(AuditError::TreeDisagrees { seq: row.seq, stored: hex::encode(row.hash) });
+        }
+    }
+    Ok(rows.into_iter().map(|row| row.hash).collect())
+}
+
 /// A cache shared by one server's requests.
 pub fn shared_merkle_cache() -> SharedMerkleCache {
     Arc::new(Mutex::new(MerkleCache::default()))
@@ -1320,9 +1365,19 @@ pub enum CheckpointKey {
 /// Reads a signed checkpoint file, the JSON form (it starts with `{`) or a
 /// checkpoint note: `Ok(Err(reason))` when it is neither, or a note and
 /// the key is not a vkey.
-fn read_checkpoint_file(path: &Path, key: &CheckpointKey) -> Result<Result<TrustedCheckpoint, String>, AuditError> {
+fn read_checkpoint_file(
+    path: &Path,
+    key: &CheckpointKey,
+    witnesses: &WitnessPolicy,
+) -> Result<Result<TrustedCheckpoint, String>, AuditError> {
     let text = read_small_file(path)?;
     if text.starts_with('{') {
+        if witnesses.required > 0 {
+            return Ok(Err(format!(
+                "{} is a JSON checkpoint, which carries no cosignatures: give a checkpoint note",
+                path.display()
+            )));
+        }
         let public_key = match key {
             CheckpointKey::Hex(public_key) => *public_key,
             CheckpointKey::Vkey(vkey) => vkey.public_key,
@@ -1336,7 +1391,9 @@ fn read_checkpoint_file(path: &Path, key: &CheckpointKey) -> Result<Result<Trust
         Err(error) => return Ok(Err(format!("{} is neither a JSON checkpoint nor a checkpoint note: {error}", path.display()))),
     };
     match key {
-        CheckpointKey::Vkey(log_key) => Ok(Ok(TrustedCheckpoint::Note { note, log_key: log_key.clone() })),
+        CheckpointKey::Vkey(log_key) => {
+            Ok(Ok(TrustedCheckpoint::Note { note, log_key: log_key.clone(), witnesses: witnesses.clone() }))
+        }
         CheckpointKey::Hex(_) => Ok(Err(format!(
             "{} is a checkpoint note: give --public-key as the log's vkey (name+hash+key, the vkey of GET /v1/checkpoints/public-key)",
             path.display()
@@ -1359,12 +1416,13 @@ pub fn run_verify_export(
     hmac_keys: &[String],
     checkpoint_file: Option<&Path>,
     public_key_hex: Option<&str>,
+    witnesses: &WitnessPolicy,
 ) -> anyhow::Result<std::process::ExitCode> {
     let hmac_keys = hmac_keys.iter().map(|text| SecretKey::parse_hex("--hmac-key", text)).collect::<Result<Vec<_>, _>>()?;
     let checkpoint = match (checkpoint_file, public_key_hex) {
         (Some(file), Some(key)) => {
             let public_key = parse_public_key(key)?;
-            match read_checkpoint_file(file, &public_key)? {
+            match read_checkpoint_file(file, &public_key, witnesses)? {
                 Ok(checkpoint) => Some(checkpoint),
                 Err(reason) => {
                     println!("export INVALID: {reason}");
@@ -1475,6 +1533,7 @@ pub fn run_verify_proof(
     proof_file: &Path,
     checkpoint_files: &[PathBuf],
     public_key_hex: Option<&str>,
+    witnesses: &WitnessPolicy,
 ) -> anyhow::Result<std::process::ExitCode> {
     let public_key = public_key_hex.map(parse_public_key).transpose()?;
     if !checkpoint_files.is_empty() && public_key.is_none() {
@@ -1483,7 +1542,7 @@ pub fn run_verify_proof(
     let text = read_small_file(proof_file)?;
     let mut checkpoints = Vec::with_capacity(checkpoint_files.len());
     for file in checkpoint_files {
-        match read_checkpoint_file(file, public_key.as_ref().expect("checked above"))? {
+        match read_checkpoint_file(file, public_key.as_ref().expect("checked above"), witnesses)? {
             Ok(checkpoint) => checkpoints.push(checkpoint),
             Err(reason) => {
                 println!("proof INVALID: {reason}");

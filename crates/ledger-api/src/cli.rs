@@ -38,6 +38,9 @@ pub enum Command {
         /// Sign a checkpoint every SECONDS whenever the chain has grown
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(crate::audit::CHECKPOINT_INTERVAL_SECONDS_MIN..))]
         checkpoint_every: Option<u64>,
+        /// A witness (c2sp.org/tlog-witness) each new checkpoint is sent to; repeat it for several
+        #[arg(long = "witness", value_name = "URL")]
+        witnesses: Vec<String>,
     },
     /// Apply database migrations
     Migrate,
@@ -62,6 +65,12 @@ pub enum Command {
         /// The Ed25519 public key (64 hex characters), or the log's vkey for a checkpoint note
         #[arg(long, value_name = "HEX|VKEY", requires = "checkpoint")]
         public_key: Option<String>,
+        /// A witness's vkey (type 0x04) whose cosignature a checkpoint note must carry; repeat it for several
+        #[arg(long = "witness-key", value_name = "VKEY")]
+        witness_keys: Vec<String>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all)
+        #[arg(long, value_name = "N", requires = "witness_keys")]
+        witnesses_required: Option<usize>,
     },
     /// Write every event as JSON Lines, for auditors
     Export {
@@ -105,6 +114,29 @@ pub enum Command {
         /// The Ed25519 public key (64 hex characters), or the log's vkey for checkpoint notes
         #[arg(long, value_name = "HEX|VKEY")]
         public_key: Option<String>,
+        /// A witness's vkey (type 0x04) whose cosignature a checkpoint note must carry; repeat it for several
+        #[arg(long = "witness-key", value_name = "VKEY")]
+        witness_keys: Vec<String>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all)
+        #[arg(long, value_name = "N", requires = "witness_keys")]
+        witnesses_required: Option<usize>,
+    },
+    /// Run a C2SP witness of a ledger's checkpoints (no database)
+    Witness {
+        /// The file holding the last checkpoint cosigned (created on the first)
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// The log's vkey (`vkey` of GET /v1/checkpoints/public-key)
+        #[arg(long, value_name = "VKEY")]
+        log_key: String,
+        /// The witness's key file (created with a new key when missing)
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: SocketAddr,
+        /// The witness's name, when its key file is created
+        #[arg(long, default_value = crate::witness::DEFAULT_WITNESS_NAME)]
+        name: String,
     },
     /// Rebuild the projections from the events
     Rebuild {
@@ -149,18 +181,25 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     // Offline checks open no database: they run on an auditor's own machine.
     match &cli.command {
-        Command::Verify { export: Some(export), hmac_keys, checkpoint, public_key } => {
-            return crate::audit::run_verify_export(export, hmac_keys, checkpoint.as_deref(), public_key.as_deref());
+        Command::Verify { export: Some(export), hmac_keys, checkpoint, public_key, witness_keys, witnesses_required } => {
+            let witnesses = crate::audit::WitnessPolicy::parse(witness_keys, *witnesses_required)?;
+            return crate::audit::run_verify_export(export, hmac_keys, checkpoint.as_deref(), public_key.as_deref(), &witnesses);
         }
-        Command::VerifyProof { proof, checkpoints, public_key } => {
-            return crate::audit::run_verify_proof(proof, checkpoints, public_key.as_deref());
+        Command::VerifyProof { proof, checkpoints, public_key, witness_keys, witnesses_required } => {
+            let witnesses = crate::audit::WitnessPolicy::parse(witness_keys, *witnesses_required)?;
+            return crate::audit::run_verify_proof(proof, checkpoints, public_key.as_deref(), &witnesses);
+        }
+        Command::Witness { state, log_key, key, bind, name } => {
+            return crate::witness::run(state, log_key, key, *bind, name).await.map(|()| ExitCode::SUCCESS);
         }
         _ => {}
     }
     let ledger = Ledger::open(&cli.database_url).await?;
     match cli.command {
-        Command::Serve { bind, demo, checkpoint_every } => {
+        Command::Serve { bind, demo, checkpoint_every, witnesses } => {
             let every = checkpoint_every.map(std::time::Duration::from_secs);
+            let mut ledger = ledger;
+            ledger.witness_urls = witnesses;
             crate::http::serve_with(ledger, bind, demo, every).await.map(|()| ExitCode::SUCCESS)
         }
         Command::Migrate => {
@@ -196,7 +235,9 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::audit::run_prove(&ledger, crate::audit::ProveRequest::Consistency { from, to }).await
         }
         Command::Prove { .. } => anyhow::bail!("give --seq N [--size S], or --from A --to B"),
-        Command::VerifyProof { .. } => unreachable!("verify-proof runs offline, above"),
+        Command::VerifyProof { .. } | Command::Witness { .. } => {
+            unreachable!("verify-proof and witness run without a database, above")
+        }
         Command::Rebuild { check } => rebuild(&ledger, check).await,
     }
 }

@@ -19,6 +19,8 @@ pub struct Ledger {
     pub keys: Arc<KeyRing>,
     /// The log's origin: the first line of its checkpoint notes.
     pub origin: String,
+    /// The witnesses each new checkpoint is sent to (`serve --witness URL`).
+    pub witness_urls: Vec<String>,
 }
 
 /// `LEDGER_ORIGIN`, or `DEFAULT_ORIGIN`: a schema-less URL-like name
@@ -48,14 +50,14 @@ impl Ledger {
         store.migrate().await?;
         let key_file = store.database_path.as_ref().map(|path| key_file_beside(path));
         let keys = KeyRing::load(key_file.as_deref(), true)?;
-        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()? })
+        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()?, witness_urls: Vec::new() })
     }
 
     /// Connects and migrates with the given keys (tests, tools).
     pub async fn open_with_keys(database_url: &str, keys: KeyRing) -> anyhow::Result<Ledger> {
         let store = Store::connect(database_url).await?;
         store.migrate().await?;
-        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()? })
+        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()?, witness_urls: Vec::new() })
     }
 
     pub fn appender(&self) -> Appender {

@@ -3,6 +3,9 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod cosigning;
 pub mod demo;
 pub mod http;
+pub mod tiles;
 pub mod tokens;
+pub mod witness;

@@ -364,3 +364,114 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// Tiles fetched from the server, keyed by (level, index, width), read by
+/// the independent `tlog_tiles` implementation.
+struct FetchedTiles(std::collections::HashMap<(u8, u64, u32), Vec<u8>>);
+
+impl tlog_tiles::TileReader for FetchedTiles {
+    fn height(&self) -> u8 {
+        8
+    }
+
+    fn read_tiles(&self, tiles: &[tlog_tiles::Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        tiles
+            .iter()
+            .map(|tile| {
+                self.0.get(&(tile.level(), tile.level_index(), tile.width())).cloned().ok_or(tlog_tiles::Error::InvalidTile)
+            })
+            .collect()
+    }
+
+    fn save_tiles(&self, _tiles: &[tlog_tiles::Tile], _data: &[Vec<u8>]) {}
+}
+
+/// The C2SP path of a tile, written here from the spec (`x001/x234/067`).
+fn tile_path(level: &str, index: u64, width: u64) -> String {
+    let mut groups = vec![format!("{:03}", index % 1000)];
+    let mut rest = index / 1000;
+    while rest > 0 {
+        groups.push(format!("x{:03}", rest % 1000));
+        rest /= 1000;
+    }
+    groups.reverse();
+    let partial = if width == 256 { String::new() } else { format!(".p/{width}") };
+    format!("/tile/{level}/{}{partial}", groups.join("/"))
+}
+
+test_on_both_backends! {
+    /// A tile client the ledger did not write (`tlog_tiles`, a port of Go's
+    /// `golang.org/x/mod/sumdb/tlog`) authenticates the served tiles against
+    /// the signed root and proves inclusion and consistency from them alone;
+    /// entry bundles hold the event hashes; full tiles are immutable; bad
+    /// paths are 400 and tiles beyond the tree 404.
+    async fn an_independent_tile_client_proves_inclusion_and_consistency_from_the_served_tiles(database: TestDatabase) {
+        let app = spawn_app(&database).await;
+        let (demo_size, _) = app.ledger.store.head().await.unwrap();
+        let old = audit::create_checkpoint(&app.ledger, |_| {}).await.unwrap().checkpoint;
+        for number in 0..(300 - demo_size) {
+            append_donor(&app.ledger, &format!("D{number}")).await;
+        }
+        let signed = audit::create_checkpoint(&app.ledger, |_| {}).await.unwrap().checkpoint;
+        let size = signed.checkpoint.tree_size;
+        assert_eq!(size, 300);
+
+        let mut fetched = std::collections::HashMap::new();
+        for (level, nodes) in [(0u8, size), (1, size >> 8)] {
+            for index in 0..nodes.div_ceil(256) {
+                let width = (nodes - index * 256).min(256);
+                let response = app.get(&tile_path(&level.to_string(), index, width), Some(&app.donor)).await;
+                assert_eq!(response.status(), StatusCode::OK, "level {level} index {index} width {width}");
+                assert_eq!(response.headers()["content-type"], "application/octet-stream");
+                let cache = if width == 256 { "max-age=31536000, immutable" } else { "no-cache" };
+                assert_eq!(response.headers()["cache-control"], cache);
+                let bytes = response.bytes().await.unwrap().to_vec();
+                assert_eq!(bytes.len() as u64, width * 32);
+                fetched.insert((level, index, width as u32), bytes);
+            }
+        }
+        let tiles = FetchedTiles(fetched);
+        let reader = tlog_tiles::TileHashReader::new(size, tlog_tiles::Hash(signed.checkpoint.root_hash), &tiles);
+        assert_eq!(tlog_tiles::tree_hash(size, &reader).unwrap().0, signed.checkpoint.root_hash);
+        let export = export_text(&app.ledger, 0).await;
+        let lines: Vec<&str> = export.lines().collect();
+        for seq in [1u64, 2, 200, 256, 257, 300] {
+            let event_hash = parse_line(lines[seq as usize - 1]).hash;
+            let proof = tlog_tiles::prove_record(size, seq - 1, &reader).unwrap();
+            let root = tlog_tiles::Hash(signed.checkpoint.root_hash);
+            tlog_tiles::check_record(&proof, size, root, seq - 1, tlog_tiles::record_hash(&event_hash)).unwrap();
+            let (_, ours) = app.get_json(&format!("/v1/proofs/inclusion?seq={seq}&size={size}"), Some(&app.auditor)).await;
+            let theirs: Vec<String> = proof.iter().map(|hash| hex::encode(hash.0)).collect();
+            assert_eq!(ours["proof"], serde_json::json!(theirs), "the same path for seq {seq}");
+        }
+        let old_size = old.checkpoint.tree_size;
+        let consistency = tlog_tiles::prove_tree(size, old_size, &reader).unwrap();
+        let (old_root, root) = (tlog_tiles::Hash(old.checkpoint.root_hash), tlog_tiles::Hash(signed.checkpoint.root_hash));
+        tlog_tiles::check_tree(&consistency, size, root, old_size, old_root).unwrap();
+
+        let response = app.get("/tile/entries/001.p/44", Some(&app.donor)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let bundle = response.bytes().await.unwrap();
+        assert_eq!(bundle.len(), 44 * 34);
+        for (offset, entry) in bundle.chunks(34).enumerate() {
+            assert_eq!(&entry[..2], &[0, 32], "each entry is its u16 length, then 32 bytes");
+            assert_eq!(entry[2..], parse_line(lines[256 + offset]).hash, "entry {} is the event hash", 256 + offset);
+        }
+
+        for (path, status) in [
+            ("/tile/0/001.p/45", StatusCode::NOT_FOUND),
+            ("/tile/entries/001", StatusCode::NOT_FOUND),
+            ("/tile/1/000", StatusCode::NOT_FOUND),
+            ("/tile/0/1", StatusCode::BAD_REQUEST),
+            ("/tile/0/x000/001", StatusCode::BAD_REQUEST),
+            ("/tile/0/000.p/256", StatusCode::BAD_REQUEST),
+            ("/tile/8/000", StatusCode::BAD_REQUEST),
+            ("/tile/0/000.p/007", StatusCode::BAD_REQUEST),
+        ] {
+            let response = app.get(path, Some(&app.donor)).await;
+            assert_eq!(response.status(), status, "{path}");
+            assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+        }
+        assert_eq!(app.get("/tile/0/000", None).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}

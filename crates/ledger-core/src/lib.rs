@@ -1,7 +1,7 @@
 //! The reintegration assistance ledger's core: the pure domain model, the hash
 //! chain, keys, Merkle proofs and the event store.
 //!
-//! `domain`, `chain`, `merkle`, `merkle_stream`, `checkpoint` and `note` are pure and synchronous: they
+//! `domain`, `chain`, `merkle`, `merkle_stream`, `checkpoint`, `note` and `witness` are pure and synchronous: they
 //! import neither sqlx nor tokio. Only `store` touches the database.
 
 pub mod chain;
@@ -12,3 +12,4 @@ pub mod merkle;
 pub mod merkle_stream;
 pub mod note;
 pub mod store;
+pub mod witness;

@@ -199,6 +199,19 @@ impl MerkleTree {
         }
     }
 
+    /// `count` hashes of level `height` from position `start`: the roots of
+    /// the complete subtrees of `2^height` leaves starting at leaf
+    /// `(start + i) * 2^height` (level 0: the leaf hashes). `None` when the
+    /// tree does not hold them all yet. A C2SP tile is such a run.
+    pub fn level_hashes(&self, height: usize, start: u64, count: u64) -> Option<&[Hash]> {
+        let level = self.levels.get(height)?;
+        let end = start.checked_add(count)?;
+        if end > level.len() as u64 {
+            return None;
+        }
+        Some(&level[to_storage_index(start)..to_storage_index(end)])
+    }
+
     /// The root of the tree made of the first `size` leaves (MTH of RFC 9162
     /// section 2.1.1).
     pub fn root(&self, size: u64) -> Result<Hash, MerkleError> {

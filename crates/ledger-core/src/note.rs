@@ -57,6 +57,8 @@ pub enum NoteError {
     InvalidSignature { name: String },
     #[error("the checkpoint text is malformed: {0}")]
     BadCheckpoint(&'static str),
+    #[error("{verified} of the required {required} witness cosignatures verify")]
+    TooFewCosignatures { verified: usize, required: usize },
     #[error("the checkpoint's origin is {found}, not {expected}")]
     WrongOrigin { found: String, expected: String },
 }

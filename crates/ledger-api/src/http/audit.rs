@@ -163,8 +163,9 @@ pub const NOTE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// The latest checkpoint as a C2SP checkpoint note (tlog-checkpoint in a
 /// signed note): origin, tree size, base64 root hash, then the ledger's
-/// signature line, named by the origin. Verify it with the `vkey` of
-/// `/v1/checkpoints/public-key`.
+/// signature line, named by the origin, then the cosignatures of the
+/// witnesses it was sent to (`serve --witness`) that cosigned it. Verify it
+/// with the `vkey` of `/v1/checkpoints/public-key`.
 #[utoipa::path(get, path = "/checkpoint",
     responses((status = 200, description = "a C2SP checkpoint note (see docs/merkle.md)", content_type = "text/plain; charset=utf-8", body = String),
         (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)),
@@ -173,7 +174,8 @@ pub async fn checkpoint_note(State(state): State<AppState>, _caller: Caller) -> 
     let latest = audit::latest_checkpoint(&state.ledger.store).await?;
     let signed =
         latest.ok_or_else(|| ApiError::NotFound("no checkpoint has been signed yet; run `ledger checkpoint`".to_string()))?;
-    let note = audit::checkpoint_note(&state.ledger, &signed)?;
+    let mut note = audit::checkpoint_note(&state.ledger, &signed)?;
+    note.signatures.extend(state.cosignatures.lines_for(signed.checkpoint.tree_size).await);
     let mut response = note.format().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(NOTE_CONTENT_TYPE));
     Ok(response)

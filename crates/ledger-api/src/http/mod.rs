@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod params;
 pub mod reads;
 pub mod registrations;
+pub mod tiles;
 pub mod writes;
 
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub folds: Arc<as_of::FoldCache>,
     /// What day it is, for the as-of rules.
     pub clock: as_of::Clock,
+    /// The witnesses' cosignatures of the latest checkpoint.
+    pub cosignatures: crate::cosigning::SharedCosignatures,
 }
 
 /// Every route of the API.
@@ -73,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(reads::healthz))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(audit::routes())
+        .merge(tiles::routes())
         .fallback(|| async { ApiError::NotFound("no such route; see /openapi.json".to_string()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -156,8 +160,12 @@ pub async fn serve_on_with_clock(
 ) -> anyhow::Result<()> {
     let (writer, writer_task) = Writer::spawn(ledger.appender());
     let merkle = crate::audit::shared_merkle_cache();
+    let cosignatures = crate::cosigning::SharedCosignatures::default();
     let mut audit_tasks = spawn_audit_tasks(&ledger, &merkle, checkpoint_every);
-    let app = router(AppState { ledger, writer, merkle, tokens: Arc::default(), folds: Arc::default(), clock });
+    if !ledger.witness_urls.is_empty() {
+        audit_tasks.spawn(crate::cosigning::push_periodically(ledger.clone(), merkle.clone(), cosignatures.clone()));
+    }
+    let app = router(AppState { ledger, writer, merkle, tokens: Arc::default(), folds: Arc::default(), clock, cosignatures });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     audit_tasks.abort_all();
     // The router (and every Writer handle) is gone: the writer drains its queue and stops.

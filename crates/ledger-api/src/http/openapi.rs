@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, reads, registrations, writes};
+use super::{audit, reads, registrations, tiles, writes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +23,7 @@ use super::{audit, reads, registrations, writes};
         reads::programme_balance, reads::donor_balance, reads::country_balance, reads::events, reads::verify,
         reads::trial_balance, reads::duplicates, reads::healthz,
         registrations::list_programmes, registrations::programme, registrations::list_donors,
-        audit::export, audit::checkpoint_note, audit::checkpoint_public_key, audit::latest_checkpoint, audit::checkpoint_of_size,
+        audit::export, audit::checkpoint_note, tiles::tile, audit::checkpoint_public_key, audit::latest_checkpoint, audit::checkpoint_of_size,
         audit::inclusion_proof, audit::consistency_proof, openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -205,6 +205,7 @@ pub fn document() -> Value {
                     let form = match parameter["name"].as_str() {
                         Some("code" | "programme") => Some(forms.code.clone()),
                         Some("iso") => Some(forms.country.clone()),
+                        Some("tile_path") => Some(json!({"type": "string", "pattern": crate::tiles::TILE_PATH_PATTERN})),
                         _ => None,
                     };
                     if let Some(form) = form {
