@@ -103,11 +103,38 @@ pub enum Command {
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
     },
+    /// Write a report: a financial statement (CSV, XLSX or JSON)
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Rebuild the projections from the events
     Rebuild {
         /// Compare a rebuild with the live projections instead; exit 1 on any difference
         #[arg(long)]
         check: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// A programme's financial statement for one donor over a period of UTC days
+    Statement {
+        #[arg(long)]
+        programme: String,
+        #[arg(long)]
+        donor: String,
+        /// The first day of the period, YYYY-MM-DD
+        #[arg(long)]
+        from: String,
+        /// The last day of the period, YYYY-MM-DD (at most today, UTC)
+        #[arg(long)]
+        to: String,
+        /// csv, xlsx or json (default: from the file's extension, else csv)
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -192,6 +219,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Prove { .. } => anyhow::bail!("give --seq N [--size S], or --from A --to B"),
         Command::VerifyProof { .. } => unreachable!("verify-proof runs offline, above"),
+        Command::Report { command } => crate::reports::cli::run(&ledger, command).await,
         Command::Rebuild { check } => rebuild(&ledger, check).await,
     }
 }
