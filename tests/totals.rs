@@ -168,7 +168,7 @@ async fn a_sqlite_ledger_keeps_its_events_and_figures_when_its_tables_become_str
     before_strict.migrations = earlier.into();
     before_strict.run(store.pool()).await.expect("the earlier migrations run");
     let keys = test_keys();
-    let ledger = Ledger { store: store.clone(), keys: Arc::new(test_keys()) };
+    let ledger = Ledger { store: store.clone(), keys: Arc::new(test_keys()), reporting_org: None };
     let mut appender = ledger.appender();
     standard_fixture(&mut appender).await;
     let paid =

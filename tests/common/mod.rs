@@ -506,5 +506,5 @@ pub async fn budget_line_availability(store: &Store) -> Vec<(String, i64, i64)> 
 
 /// A ledger opened on the same database with other keys.
 pub fn with_keys(ledger: &Ledger, keys: KeyRing) -> Ledger {
-    Ledger { store: ledger.store.clone(), keys: Arc::new(keys) }
+    Ledger { store: ledger.store.clone(), keys: Arc::new(keys), reporting_org: ledger.reporting_org.clone() }
 }

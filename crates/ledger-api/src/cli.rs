@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ledger_core::store::DEFAULT_DATABASE_URL;
 
 use crate::config::Ledger;
+use crate::reports::iati::ReportingOrg;
 use crate::tokens::{self, Role};
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,15 @@ pub struct Cli {
     /// sqlite://PATH (embedded, the default) or postgres://USER@HOST/DATABASE
     #[arg(long, global = true, env = "LEDGER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+    /// The IATI organisation identifier IATI files are published under, such as XM-DAC-47066
+    #[arg(long, global = true, env = "LEDGER_IATI_ORG_REF")]
+    pub iati_org_ref: Option<String>,
+    /// The name of the organisation publishing IATI files
+    #[arg(long, global = true, env = "LEDGER_IATI_ORG_NAME")]
+    pub iati_org_name: Option<String>,
+    /// Its IATI OrganisationType code (40: multilateral)
+    #[arg(long, global = true, env = "LEDGER_IATI_ORG_TYPE", default_value = "40")]
+    pub iati_org_type: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -118,6 +128,14 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
+    /// The IATI 2.03 activity file (needs --iati-org-ref and --iati-org-name)
+    Iati {
+        /// Only this programme (default: every programme)
+        #[arg(long)]
+        programme: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// A programme's financial statement for one donor over a period of UTC days
     Statement {
         #[arg(long)]
@@ -181,7 +199,16 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
-    let ledger = Ledger::open(&cli.database_url).await?;
+    let mut ledger = Ledger::open(&cli.database_url).await?;
+    match (&cli.iati_org_ref, &cli.iati_org_name) {
+        (Some(reference), Some(name)) => {
+            let organisation =
+                ReportingOrg::parse(reference, name, &cli.iati_org_type).map_err(|reason| anyhow::anyhow!(reason))?;
+            ledger = ledger.with_reporting_org(organisation);
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("give both --iati-org-ref and --iati-org-name (LEDGER_IATI_ORG_REF, LEDGER_IATI_ORG_NAME)"),
+    }
     match cli.command {
         Command::Serve { bind, demo, checkpoint_every } => {
             let every = checkpoint_every.map(std::time::Duration::from_secs);

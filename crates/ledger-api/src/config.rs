@@ -7,11 +7,15 @@ use ledger_core::keys::KeyRing;
 use ledger_core::store::{Appender, Store};
 use projections::LedgerProjector;
 
+use crate::reports::iati::ReportingOrg;
+
 /// A database with its keys, ready to append and read.
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pub store: Store,
     pub keys: Arc<KeyRing>,
+    /// The organisation IATI files are published by, when configured.
+    pub reporting_org: Option<ReportingOrg>,
 }
 
 impl Ledger {
@@ -23,14 +27,20 @@ impl Ledger {
         store.migrate().await?;
         let key_file = store.database_path.as_ref().map(|path| key_file_beside(path));
         let keys = KeyRing::load(key_file.as_deref(), true)?;
-        Ok(Ledger { store, keys: Arc::new(keys) })
+        Ok(Ledger { store, keys: Arc::new(keys), reporting_org: None })
     }
 
     /// Connects and migrates with the given keys (tests, tools).
     pub async fn open_with_keys(database_url: &str, keys: KeyRing) -> anyhow::Result<Ledger> {
         let store = Store::connect(database_url).await?;
         store.migrate().await?;
-        Ok(Ledger { store, keys: Arc::new(keys) })
+        Ok(Ledger { store, keys: Arc::new(keys), reporting_org: None })
+    }
+
+    /// The same ledger, publishing IATI files as `organisation`.
+    pub fn with_reporting_org(mut self, organisation: ReportingOrg) -> Ledger {
+        self.reporting_org = Some(organisation);
+        self
     }
 
     pub fn appender(&self) -> Appender {

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/trial-balance", get(reads::trial_balance))
         .route("/v1/duplicates", get(reads::duplicates))
         .route("/v1/reports/statement", get(reports::statement))
+        .route("/v1/reports/iati", get(reports::iati))
         .route("/healthz", get(reads::healthz))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(audit::routes())

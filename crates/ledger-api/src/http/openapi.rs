@@ -23,7 +23,7 @@ use super::{audit, reads, registrations, reports, writes};
         reads::programme_balance, reads::donor_balance, reads::country_balance, reads::events, reads::verify,
         reads::trial_balance, reads::duplicates, reads::healthz,
         registrations::list_programmes, registrations::programme, registrations::list_donors,
-        reports::statement,
+        reports::statement, reports::iati,
         audit::export, audit::checkpoint_public_key, audit::latest_checkpoint, audit::checkpoint_of_size,
         audit::inclusion_proof, audit::consistency_proof, openapi_json,
     ),

@@ -18,6 +18,7 @@ use super::auth::{Caller, READERS};
 use super::error::{ApiError, Problem};
 use super::params;
 use super::params::QueryParams;
+use crate::reports::iati::{self, IatiRequest};
 use crate::reports::statement::{self, Period, StatementView};
 use crate::reports::statement_files::{self, XLSX_CONTENT_TYPE};
 use crate::reports::{self, ReportError};
@@ -166,4 +167,64 @@ pub async fn statement(
         }
         StatementFormat::Json => axum::Json(StatementView::of(&statement)).into_response(),
     })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct IatiQuery {
+    /// Only this programme (default: every programme the caller may see;
+    /// a donor token must name one it funds).
+    #[param(required = false, value_type = String)]
+    pub programme: Option<String>,
+}
+
+/// The IATI 2.03 activity file: one `iati-activity` per programme, valid
+/// against the IATI 2.03 schema. Commitments are incoming commitments (11),
+/// receipts incoming funds (1), disbursements expenditure (4) summed per
+/// country, month and kind. A donor gets the programme it funds, its own
+/// funding and spending only, as of the end of yesterday (UTC).
+#[utoipa::path(get, path = "/v1/reports/iati", params(IatiQuery),
+    responses(
+        (status = 200, description = "the IATI activity file", content((String = "application/xml"))),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn iati(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<IatiQuery>,
+) -> Result<Response, ApiError> {
+    let programme = query.programme.as_deref().map(ProgrammeCode::parse).transpose()?;
+    let today = state.clock.today();
+    let (donor, day) = match caller.0.role {
+        Role::Donor => {
+            let donor = caller.0.donor.clone().ok_or(ApiError::Unauthorized)?;
+            let Some(programme) = &programme else {
+                return Err(ApiError::BadRequest("a donor token names the programme: ?programme=CODE".to_string()));
+            };
+            if !reports::donor_funds(&state.ledger.store, &donor, programme).await? {
+                return Err(ApiError::Forbidden(format!("donor {donor} does not fund programme {programme}")));
+            }
+            (Some(donor), today.pred_opt().unwrap_or(today))
+        }
+        _ => {
+            caller.require(&READERS)?;
+            (None, today)
+        }
+    };
+    let organisation = state.ledger.reporting_org.clone().ok_or_else(|| {
+        ApiError::Unavailable(
+            "IATI files need the reporting organisation: start the server with LEDGER_IATI_ORG_REF and LEDGER_IATI_ORG_NAME"
+                .to_string(),
+        )
+    })?;
+    let until = match donor {
+        Some(_) => reports::last_seq_through(&state.ledger.store, day).await?,
+        None => state.ledger.store.head().await?.0,
+    };
+    let request = IatiRequest { programme, donor, until, day };
+    let file = iati::iati_file(&state.ledger.store, &organisation, &request).await?;
+    let name = request.programme.as_ref().map_or("iati-activities".to_string(), |code| format!("iati-{code}"));
+    Ok(attachment(file, "application/xml", format!("{name}.xml")))
 }

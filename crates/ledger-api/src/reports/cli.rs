@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use ledger_core::domain::{DonorCode, ProgrammeCode};
 
+use super::iati::{IatiRequest, iati_file};
 use super::statement::StatementView;
 use super::statement_files;
 use crate::cli::ReportCommand;
@@ -18,6 +19,18 @@ use crate::reports::statement::Period;
 
 pub async fn run(ledger: &Ledger, command: ReportCommand) -> anyhow::Result<ExitCode> {
     match command {
+        ReportCommand::Iati { programme, out } => {
+            let organisation = ledger.reporting_org.clone().ok_or_else(|| {
+                anyhow::anyhow!("IATI files need the reporting organisation: give --iati-org-ref and --iati-org-name")
+            })?;
+            let programme = programme.as_deref().map(ProgrammeCode::parse).transpose()?;
+            let until = ledger.store.head().await?.0;
+            let request = IatiRequest { programme, donor: None, until, day: Utc::now().date_naive() };
+            let file = iati_file(&ledger.store, &organisation, &request).await?;
+            write_whole(&out, &file)?;
+            println!("IATI activity file written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         ReportCommand::Statement { programme, donor, from, to, format, out } => {
             let format = statement_format(format.as_deref(), &out)?;
             let period = period(&programme, &donor, &from, &to)?;

@@ -4,6 +4,7 @@
 //! closed day says the same whenever it is asked again.
 
 pub mod cli;
+pub mod iati;
 pub mod statement;
 pub mod statement_files;
 

@@ -250,6 +250,7 @@ fn register_donor(state: &State, code: &DonorCode, name: &str, kind: &str) -> Re
         code: code.clone(),
         name: parse_text("name", name)?,
         kind: parse_text("kind", kind)?,
+        iati_identifier: None,
     }))
 }
 
