@@ -203,3 +203,37 @@ test_on_both_backends! {
         server.stop().await;
     }
 }
+
+test_on_both_backends! {
+    /// A donor may be registered with its IATI organisation identifier,
+    /// which the file names; one registered without it keeps the payload
+    /// (and so the hash) donors had before the field existed.
+    async fn a_donors_iati_identifier_is_named_in_the_file_and_absent_from_older_payloads(database: TestDatabase) {
+        let server = TestServer::start(&database).await;
+        let mut body = donor_body("EU-INTPA");
+        body["iati_identifier"] = "XI-IATI-EC_INTPA".into();
+        server.post_created(&server.admin, "/v1/donors", &body).await;
+        server.register_donor(DONOR).await;
+        server.register_programme(PROGRAMME, "EUR", &["MA"]).await;
+        server.commit_and_allocate(PROGRAMME, "EU-INTPA", "100.00", &[("MA", "100.00")]).await;
+        server.commit_and_allocate(PROGRAMME, DONOR, "100.00", &[]).await;
+        let head = server.head_seq().await;
+        for bad in ["XI/IATI", "XI IATI", "A&B", "A?B", "A|B", ""] {
+            let mut body = donor_body("BAD");
+            body["iati_identifier"] = bad.into();
+            let answer = server.post(&server.admin, "/v1/donors", &body).await;
+            server.assert_refused(&answer, 400, head, bad).await;
+        }
+        let xml = server.get(&server.auditor, &format!("/v1/reports/iati?programme={PROGRAMME}")).await.body;
+        assert_valid_iati(&xml, 0, "a file naming a donor's identifier");
+        assert!(xml.contains("<participating-org role=\"1\" ref=\"XI-IATI-EC_INTPA\" type=\"40\">"), "{xml}");
+        assert!(xml.contains("<provider-org ref=\"XI-IATI-EC_INTPA\">"), "{xml}");
+        let events = server.all_events(100).await;
+        let payload_of = |code: &str| {
+            events.iter().find(|event| event["event_type"] == "donor_registered" && event["payload"].as_str().unwrap().contains(code)).unwrap()["payload"].clone()
+        };
+        assert_eq!(payload_of(DONOR), format!("{{\"code\":\"{DONOR}\",\"name\":\"Donor {DONOR}\",\"kind\":\"eu_instrument\"}}"));
+        assert!(payload_of("EU-INTPA").as_str().unwrap().ends_with(",\"iati_identifier\":\"XI-IATI-EC_INTPA\"}"));
+        server.stop().await;
+    }
+}

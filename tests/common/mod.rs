@@ -198,7 +198,12 @@ pub fn date(text: &str) -> NaiveDate {
 }
 
 pub fn register_donor(code: &str) -> Command {
-    Command::RegisterDonor { code: donor(code), name: format!("Donor {code}"), kind: "eu_instrument".to_string() }
+    Command::RegisterDonor {
+        code: donor(code),
+        name: format!("Donor {code}"),
+        kind: "eu_instrument".to_string(),
+        iati_identifier: None,
+    }
 }
 
 pub fn register_programme(code: &str, currency_code: &str, countries: &[&str]) -> Command {

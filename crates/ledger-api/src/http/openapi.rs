@@ -101,6 +101,14 @@ impl FieldForms {
                 self.text.clone()
             }
             "case_id" => self.case_id.clone(),
+            // What `decide::parse_iati_identifier` takes: no whitespace or
+            // control character (as Rust's char classes have them), none of / & | ?.
+            "iati_identifier" => json!({
+                "type": "string",
+                "pattern": "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000/&|?]+$",
+                "minLength": 1,
+                "maxLength": ledger_core::domain::decide::IATI_IDENTIFIER_CHARS_MAX,
+            }),
             "method" => enumeration(&["cash_in_hand", "mobile_money", "bank_transfer"]),
             "level" => enumeration(&["individual", "community", "structural"]),
             "dimension" => enumeration(&["economic", "social", "psychosocial"]),

@@ -26,10 +26,6 @@ use super::{ReportError, fold_events};
 pub const IATI_VERSION: &str = "2.03";
 /// The DAC 5-digit sector of migration (vocabulary 1).
 pub const SECTOR_MIGRATION: &str = "15190";
-/// Characters an IATI identifier may not hold (the standard's rule), besides whitespace.
-pub const IDENTIFIER_FORBIDDEN: [char; 4] = ['/', '&', '|', '?'];
-/// Longest organisation identifier accepted, in characters.
-pub const ORGANISATION_REF_CHARS_MAX: usize = 100;
 
 /// The organisation that publishes the files (configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,17 +40,7 @@ pub struct ReportingOrg {
 /// Checks an IATI organisation identifier: 1 to 100 characters, no
 /// whitespace or control character, none of `/ & | ?`.
 pub fn parse_organisation_ref(text: &str) -> Result<String, String> {
-    let well_formed = !text.is_empty()
-        && text.chars().count() <= ORGANISATION_REF_CHARS_MAX
-        && text.chars().all(|character| !character.is_whitespace() && !character.is_control())
-        && !text.contains(IDENTIFIER_FORBIDDEN);
-    if well_formed {
-        Ok(text.to_string())
-    } else {
-        Err(format!(
-            "an IATI organisation identifier is 1 to {ORGANISATION_REF_CHARS_MAX} characters without spaces or / & | ?, such as XM-DAC-47066"
-        ))
-    }
+    ledger_core::domain::decide::parse_iati_identifier(text).map_err(|error| error.to_string())
 }
 
 impl ReportingOrg {
