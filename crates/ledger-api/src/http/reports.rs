@@ -201,7 +201,9 @@ pub async fn iati(
         Role::Donor => {
             let donor = caller.0.donor.clone().ok_or(ApiError::Unauthorized)?;
             let Some(programme) = &programme else {
-                return Err(ApiError::BadRequest("a donor token names the programme: ?programme=CODE".to_string()));
+                return Err(ApiError::Forbidden(
+                    "a donor token reads the file of one programme it funds: give ?programme=CODE".to_string(),
+                ));
             };
             if !reports::donor_funds(&state.ledger.store, &donor, programme).await? {
                 return Err(ApiError::Forbidden(format!("donor {donor} does not fund programme {programme}")));
