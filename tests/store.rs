@@ -433,7 +433,7 @@ async fn awkward_text_is_stored_exactly_as_given(database: TestDatabase) {
     for index in 0..2 {
         let code = format!("AWK-{index}");
         let Command::RegisterDonor { code: donor_code, kind, .. } = register_donor(&code) else { unreachable!() };
-        let donor = Command::RegisterDonor { code: donor_code, name: awkward.to_string(), kind };
+        let donor = Command::RegisterDonor { code: donor_code, name: awkward.to_string(), kind, iati_identifier: None };
         let Command::RegisterProgramme { code: programme_code, currency, countries, starts_on, ends_on, .. } =
             register_programme(&code, "EUR", &["MA"])
         else {

@@ -173,6 +173,7 @@ async fn a_sqlite_ledger_keeps_its_events_and_figures_when_its_tables_become_str
         keys: Arc::new(test_keys()),
         origin: ledger_api::config::DEFAULT_ORIGIN.to_string(),
         witness_urls: Vec::new(),
+        reporting_org: None,
     };
     let mut appender = ledger.appender();
     standard_fixture(&mut appender).await;

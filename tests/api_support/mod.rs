@@ -9,6 +9,7 @@ use std::time::Duration;
 use ledger_api::config::Ledger;
 use ledger_api::http::as_of::Clock;
 use ledger_api::http::serve_on_with_clock;
+use ledger_api::reports::iati::ReportingOrg;
 use ledger_api::tokens::{self, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -18,6 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::common::TestDatabase;
 
+/// The IATI identifier of the organisation the test server publishes as.
+pub const REPORTING_ORG_REF: &str = "XM-DAC-47066";
 /// The `prev_hash` of the first event.
 pub const GENESIS_PREV_HASH_HEX: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// The content type of every error answer (RFC 9457).
@@ -70,7 +73,9 @@ impl TestServer {
     }
 
     async fn start_with_clock(database: &TestDatabase, clock: Clock) -> TestServer {
-        let ledger = database.open().await;
+        let organisation = ReportingOrg::parse(REPORTING_ORG_REF, "International Organization for Migration", "40")
+            .expect("the test's reporting organisation is well formed");
+        let ledger = database.open().await.with_reporting_org(organisation);
         let admin = create_token(&ledger, Role::Admin, None, "admin@test").await;
         let finance_officer = create_token(&ledger, Role::FinanceOfficer, None, "finance-officer@test").await;
         let auditor = create_token(&ledger, Role::Auditor, None, "auditor@test").await;

@@ -198,7 +198,12 @@ pub fn date(text: &str) -> NaiveDate {
 }
 
 pub fn register_donor(code: &str) -> Command {
-    Command::RegisterDonor { code: donor(code), name: format!("Donor {code}"), kind: "eu_instrument".to_string() }
+    Command::RegisterDonor {
+        code: donor(code),
+        name: format!("Donor {code}"),
+        kind: "eu_instrument".to_string(),
+        iati_identifier: None,
+    }
 }
 
 pub fn register_programme(code: &str, currency_code: &str, countries: &[&str]) -> Command {
@@ -506,5 +511,11 @@ pub async fn budget_line_availability(store: &Store) -> Vec<(String, i64, i64)> 
 
 /// A ledger opened on the same database with other keys.
 pub fn with_keys(ledger: &Ledger, keys: KeyRing) -> Ledger {
-    Ledger { store: ledger.store.clone(), keys: Arc::new(keys), origin: ledger.origin.clone(), witness_urls: Vec::new() }
+    Ledger {
+        store: ledger.store.clone(),
+        keys: Arc::new(keys),
+        origin: ledger.origin.clone(),
+        witness_urls: Vec::new(),
+        reporting_org: ledger.reporting_org.clone(),
+    }
 }

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ledger_core::store::DEFAULT_DATABASE_URL;
 
 use crate::config::Ledger;
+use crate::reports::iati::ReportingOrg;
 use crate::tokens::{self, Role};
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,15 @@ pub struct Cli {
     /// sqlite://PATH (embedded, the default) or postgres://USER@HOST/DATABASE
     #[arg(long, global = true, env = "LEDGER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+    /// The IATI organisation identifier IATI files are published under, such as XM-DAC-47066
+    #[arg(long, global = true, env = "LEDGER_IATI_ORG_REF")]
+    pub iati_org_ref: Option<String>,
+    /// The name of the organisation publishing IATI files
+    #[arg(long, global = true, env = "LEDGER_IATI_ORG_NAME")]
+    pub iati_org_name: Option<String>,
+    /// Its IATI OrganisationType code (40: multilateral)
+    #[arg(long, global = true, env = "LEDGER_IATI_ORG_TYPE", default_value = "40")]
+    pub iati_org_type: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -138,11 +148,46 @@ pub enum Command {
         #[arg(long, default_value = crate::witness::DEFAULT_WITNESS_NAME)]
         name: String,
     },
+    /// Write a report: a financial statement (CSV, XLSX or JSON)
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Rebuild the projections from the events
     Rebuild {
         /// Compare a rebuild with the live projections instead; exit 1 on any difference
         #[arg(long)]
         check: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The IATI 2.03 activity file (needs --iati-org-ref and --iati-org-name)
+    Iati {
+        /// Only this programme (default: every programme)
+        #[arg(long)]
+        programme: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// A programme's financial statement for one donor over a period of UTC days
+    Statement {
+        #[arg(long)]
+        programme: String,
+        #[arg(long)]
+        donor: String,
+        /// The first day of the period, YYYY-MM-DD
+        #[arg(long)]
+        from: String,
+        /// The last day of the period, YYYY-MM-DD (at most today, UTC)
+        #[arg(long)]
+        to: String,
+        /// csv, xlsx or json (default: from the file's extension, else csv)
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -194,7 +239,16 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
-    let ledger = Ledger::open(&cli.database_url).await?;
+    let mut ledger = Ledger::open(&cli.database_url).await?;
+    match (&cli.iati_org_ref, &cli.iati_org_name) {
+        (Some(reference), Some(name)) => {
+            let organisation =
+                ReportingOrg::parse(reference, name, &cli.iati_org_type).map_err(|reason| anyhow::anyhow!(reason))?;
+            ledger = ledger.with_reporting_org(organisation);
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("give both --iati-org-ref and --iati-org-name (LEDGER_IATI_ORG_REF, LEDGER_IATI_ORG_NAME)"),
+    }
     match cli.command {
         Command::Serve { bind, demo, checkpoint_every, witnesses } => {
             let every = checkpoint_every.map(std::time::Duration::from_secs);
@@ -238,6 +292,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyProof { .. } | Command::Witness { .. } => {
             unreachable!("verify-proof and witness run without a database, above")
         }
+        Command::Report { command } => crate::reports::cli::run(&ledger, command).await,
         Command::Rebuild { check } => rebuild(&ledger, check).await,
     }
 }

@@ -7,6 +7,8 @@ use ledger_core::keys::KeyRing;
 use ledger_core::store::{Appender, Store};
 use projections::LedgerProjector;
 
+use crate::reports::iati::ReportingOrg;
+
 /// The origin of checkpoint notes when `LEDGER_ORIGIN` is not set. Every
 /// ledger should set its own: the origin names the log to witnesses and
 /// tile clients, and is the name of its note key.
@@ -21,6 +23,8 @@ pub struct Ledger {
     pub origin: String,
     /// The witnesses each new checkpoint is sent to (`serve --witness URL`).
     pub witness_urls: Vec<String>,
+    /// The organisation IATI files are published by, when configured.
+    pub reporting_org: Option<ReportingOrg>,
 }
 
 /// `LEDGER_ORIGIN`, or `DEFAULT_ORIGIN`: a schema-less URL-like name
@@ -50,14 +54,20 @@ impl Ledger {
         store.migrate().await?;
         let key_file = store.database_path.as_ref().map(|path| key_file_beside(path));
         let keys = KeyRing::load(key_file.as_deref(), true)?;
-        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()?, witness_urls: Vec::new() })
+        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()?, witness_urls: Vec::new(), reporting_org: None })
     }
 
     /// Connects and migrates with the given keys (tests, tools).
     pub async fn open_with_keys(database_url: &str, keys: KeyRing) -> anyhow::Result<Ledger> {
         let store = Store::connect(database_url).await?;
         store.migrate().await?;
-        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()?, witness_urls: Vec::new() })
+        Ok(Ledger { store, keys: Arc::new(keys), origin: origin_from_env()?, witness_urls: Vec::new(), reporting_org: None })
+    }
+
+    /// The same ledger, publishing IATI files as `organisation`.
+    pub fn with_reporting_org(mut self, organisation: ReportingOrg) -> Ledger {
+        self.reporting_org = Some(organisation);
+        self
     }
 
     pub fn appender(&self) -> Appender {

@@ -35,7 +35,7 @@ fn currency(code: &str) -> Currency {
 }
 
 fn register_donor(code: &str, name: &str, kind: &str) -> Command {
-    Command::RegisterDonor { code: donor(code), name: name.to_string(), kind: kind.to_string() }
+    Command::RegisterDonor { code: donor(code), name: name.to_string(), kind: kind.to_string(), iati_identifier: None }
 }
 
 fn register_programme(code: &str, name: &str, implementer: &str, countries: &[&str], period: (&str, &str)) -> Command {

@@ -23,6 +23,7 @@ async fn append_donor(ledger: &ledger_api::config::Ledger, code: &str) {
         code: DonorCode::parse(code).unwrap(),
         name: format!("Donor {code}"),
         kind: "national_donor".to_string(),
+        iati_identifier: None,
     };
     let unit = AppendUnit { actor: "admin@test".to_string(), commands: vec![command], idempotency: None, token_hash: None };
     ledger.appender().append(&[unit]).await.expect("the donor is appended");

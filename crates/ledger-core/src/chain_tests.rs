@@ -175,6 +175,7 @@ fn the_vector_payloads_are_what_the_domain_records_for_those_commands() {
             code: DonorCode::parse("EU-EUTF").unwrap(),
             name: "EU Emergency Trust Fund for Africa".to_string(),
             kind: "eu_instrument".to_string(),
+            iati_identifier: None,
         },
         Command::RegisterProgramme {
             code: ProgrammeCode::parse("MOTUSE").unwrap(),

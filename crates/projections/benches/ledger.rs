@@ -42,7 +42,12 @@ fn setup_commands() -> Vec<Command> {
     let donor = DonorCode::parse("EU-BENCH").unwrap();
     let country = CountryCode::parse("MA").unwrap();
     vec![
-        Command::RegisterDonor { code: donor.clone(), name: "Bench donor".into(), kind: "eu_instrument".into() },
+        Command::RegisterDonor {
+            code: donor.clone(),
+            name: "Bench donor".into(),
+            kind: "eu_instrument".into(),
+            iati_identifier: None,
+        },
         Command::RegisterProgramme {
             code: programme.clone(),
             name: "Bench programme".into(),

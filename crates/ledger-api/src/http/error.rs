@@ -1,7 +1,8 @@
 //! Every error answered as RFC 9457 `application/problem+json`.
 //!
 //! Status per variant: `BadRequest` 400, `Unauthorized` 401, `Forbidden` 403,
-//! `NotFound` 404, `MethodNotAllowed` 405, `Conflict` 409, `PayloadTooLarge`
+//! `NotFound` 404, `MethodNotAllowed` 405, `NotAcceptable` 406 (no format
+//! of the report the `Accept` header names), `Conflict` 409, `PayloadTooLarge`
 //! 413, `UnsupportedMediaType` 415, `Unprocessable` 422 (a money rule refused
 //! it), `Inconsistent` 422 (fields that contradict each other), `NotReached` 422 (a
 //! point beyond the chain's head or after today), `Unavailable` 503 (shutting down; the database held by another
@@ -28,6 +29,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("method not allowed on this path")]
     MethodNotAllowed,
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("{0}")]
     Conflict(String),
     #[error("the request body is larger than {0} bytes")]
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed for this token"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not-acceptable", "No acceptable format"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
             ApiError::UnsupportedMediaType => {
@@ -151,6 +155,20 @@ impl From<projections::balances::BalanceError> for ApiError {
             BalanceError::NotFound(message) => ApiError::NotFound(message),
             BalanceError::Database(database) => StoreError::from(database).into(),
             BalanceError::Store(store) => store.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::reports::ReportError> for ApiError {
+    fn from(error: crate::reports::ReportError) -> Self {
+        use crate::reports::ReportError;
+        match error {
+            ReportError::Store(store) => store.into(),
+            ReportError::UnknownProgramme(_) | ReportError::UnknownDonor(_) | ReportError::NotFunded { .. } => {
+                ApiError::NotFound(error.to_string())
+            }
+            ReportError::Incomplete(_) => ApiError::Inconsistent(error.to_string()),
             other => ApiError::internal(other),
         }
     }

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod params;
 pub mod reads;
 pub mod registrations;
+pub mod reports;
 pub mod tiles;
 pub mod writes;
 
@@ -73,6 +74,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/verify", get(reads::verify))
         .route("/v1/trial-balance", get(reads::trial_balance))
         .route("/v1/duplicates", get(reads::duplicates))
+        .route("/v1/reports/statement", get(reports::statement))
+        .route("/v1/reports/iati", get(reports::iati))
         .route("/healthz", get(reads::healthz))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(audit::routes())

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, reads, registrations, tiles, writes};
+use super::{audit, reads, registrations, reports, tiles, writes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,7 @@ use super::{audit, reads, registrations, tiles, writes};
         reads::programme_balance, reads::donor_balance, reads::country_balance, reads::events, reads::verify,
         reads::trial_balance, reads::duplicates, reads::healthz,
         registrations::list_programmes, registrations::programme, registrations::list_donors,
+        reports::statement, reports::iati,
         audit::export, audit::checkpoint_note, tiles::tile, audit::checkpoint_public_key, audit::latest_checkpoint, audit::checkpoint_of_size,
         audit::inclusion_proof, audit::consistency_proof, openapi_json,
     ),
@@ -49,6 +50,7 @@ fn status_description(status: &str) -> &'static str {
         "401" => "no valid token",
         "403" => "the token's role or scope does not allow this",
         "404" => "not found",
+        "406" => "no format the route answers is acceptable to the Accept header",
         "408" => "the request took longer than the server waits",
         "409" => "conflict: an Idempotency-Key used with another request, or a code already registered",
         "413" => "the body is larger than the route accepts",
@@ -102,6 +104,14 @@ impl FieldForms {
                 self.text.clone()
             }
             "case_id" => self.case_id.clone(),
+            // What `decide::parse_iati_identifier` takes: no whitespace or
+            // control character (as Rust's char classes have them), none of / & | ?.
+            "iati_identifier" => json!({
+                "type": "string",
+                "pattern": "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000/&|?]+$",
+                "minLength": 1,
+                "maxLength": ledger_core::domain::decide::IATI_IDENTIFIER_CHARS_MAX,
+            }),
             "method" => enumeration(&["cash_in_hand", "mobile_money", "bank_transfer"]),
             "level" => enumeration(&["individual", "community", "structural"]),
             "dimension" => enumeration(&["economic", "social", "psychosocial"]),
@@ -203,7 +213,7 @@ pub fn document() -> Value {
             if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
                 for parameter in parameters {
                     let form = match parameter["name"].as_str() {
-                        Some("code" | "programme") => Some(forms.code.clone()),
+                        Some("code" | "programme" | "donor") => Some(forms.code.clone()),
                         Some("iso") => Some(forms.country.clone()),
                         Some("tile_path") => Some(json!({"type": "string", "pattern": crate::tiles::TILE_PATH_PATTERN})),
                         _ => None,

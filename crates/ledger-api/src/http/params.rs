@@ -97,6 +97,29 @@ pub fn as_of<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NaiveD
     })
 }
 
+/// A required date parameter named `name`: exactly `YYYY-MM-DD`, from
+/// 1990-01-01 to 2099-12-31.
+fn day<'de, D: Deserializer<'de>>(deserializer: D, name: &str) -> Result<NaiveDate, D::Error> {
+    let text = <Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+    super::input::parse_date(&text).ok_or_else(|| {
+        de::Error::custom(format!(
+            "{name} must be a date YYYY-MM-DD from {} to {}",
+            super::input::DATE_FIRST,
+            super::input::DATE_LAST
+        ))
+    })
+}
+
+/// `deserialize_with` for a period's first day (`from` of a statement).
+pub fn period_from<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
+    day(deserializer, "from")
+}
+
+/// `deserialize_with` for a period's last day (`to` of a statement).
+pub fn period_to<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
+    day(deserializer, "to")
+}
+
 /// A tree size in a path (`/v1/checkpoints/{size}`), 0 to [`SEQ_MAX`].
 #[derive(Clone, Copy, Debug)]
 pub struct PathSize(pub u64);

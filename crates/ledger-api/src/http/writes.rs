@@ -39,6 +39,10 @@ pub struct DonorRequest {
     pub name: String,
     #[schema(example = "eu_instrument")]
     pub kind: String,
+    /// Its IATI organisation identifier, where it has one (named in IATI files).
+    #[serde(default)]
+    #[schema(example = "XI-IATI-EC_INTPA")]
+    pub iati_identifier: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -262,7 +266,12 @@ impl BatchCommand {
     /// Parses the body into a domain command; a case id becomes its pseudonym here.
     pub fn into_command(self, keys: &KeyRing) -> Result<Command, ApiError> {
         let command = match self {
-            BatchCommand::Donor(body) => Command::RegisterDonor { code: donor(&body.code)?, name: body.name, kind: body.kind },
+            BatchCommand::Donor(body) => Command::RegisterDonor {
+                code: donor(&body.code)?,
+                name: body.name,
+                kind: body.kind,
+                iati_identifier: body.iati_identifier,
+            },
             BatchCommand::Programme(body) => Command::RegisterProgramme {
                 code: programme(&body.code)?,
                 name: body.name,

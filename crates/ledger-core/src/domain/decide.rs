@@ -34,6 +34,8 @@ pub enum Command {
         code: DonorCode,
         name: String,
         kind: String,
+        /// Its IATI organisation identifier, if it has one.
+        iati_identifier: Option<String>,
     },
     RegisterProgramme {
         code: ProgrammeCode,
@@ -193,7 +195,9 @@ fn check_totals(state: &State, body: &EventBody) -> Result<(), DomainError> {
 
 fn decide_rules(state: &State, command: &Command, target: Option<&ReversalTarget>) -> Result<EventBody, DomainError> {
     match command {
-        Command::RegisterDonor { code, name, kind } => register_donor(state, code, name, kind),
+        Command::RegisterDonor { code, name, kind, iati_identifier } => {
+            register_donor(state, code, name, kind, iati_identifier.as_deref())
+        }
         Command::RegisterProgramme { code, name, currency, countries, implementer, starts_on, ends_on } => {
             let registered = ProgrammeRegistered {
                 code: code.clone(),
@@ -242,7 +246,36 @@ fn decide_rules(state: &State, command: &Command, target: Option<&ReversalTarget
     }
 }
 
-fn register_donor(state: &State, code: &DonorCode, name: &str, kind: &str) -> Result<EventBody, DomainError> {
+/// Characters an IATI identifier may not hold, besides whitespace and control characters.
+pub const IATI_IDENTIFIER_FORBIDDEN: [char; 4] = ['/', '&', '|', '?'];
+/// Longest IATI organisation identifier, in characters.
+pub const IATI_IDENTIFIER_CHARS_MAX: usize = 100;
+
+/// An IATI organisation identifier (such as `XM-DAC-47066`): 1 to 100
+/// characters, no whitespace or control character, none of `/ & | ?`.
+pub fn parse_iati_identifier(text: &str) -> Result<String, DomainError> {
+    let well_formed = !text.is_empty()
+        && text.chars().count() <= IATI_IDENTIFIER_CHARS_MAX
+        && text.chars().all(|character| !character.is_whitespace() && !character.is_control())
+        && !text.contains(IATI_IDENTIFIER_FORBIDDEN);
+    if !well_formed {
+        return Err(DomainError::Invalid {
+            field: "iati_identifier",
+            message: format!(
+                "an IATI organisation identifier is 1 to {IATI_IDENTIFIER_CHARS_MAX} characters without spaces or / & | ?, such as XM-DAC-47066"
+            ),
+        });
+    }
+    Ok(text.to_string())
+}
+
+fn register_donor(
+    state: &State,
+    code: &DonorCode,
+    name: &str,
+    kind: &str,
+    iati_identifier: Option<&str>,
+) -> Result<EventBody, DomainError> {
     if state.donors.contains(code) {
         return Err(DomainError::DonorExists(code.to_string()));
     }
@@ -250,6 +283,7 @@ fn register_donor(state: &State, code: &DonorCode, name: &str, kind: &str) -> Re
         code: code.clone(),
         name: parse_text("name", name)?,
         kind: parse_text("kind", kind)?,
+        iati_identifier: iati_identifier.map(parse_iati_identifier).transpose()?,
     }))
 }
 

@@ -13,6 +13,11 @@ pub struct DonorRegistered {
     pub code: DonorCode,
     pub name: String,
     pub kind: String,
+    /// The donor's IATI organisation identifier, where one was registered.
+    /// Absent from the payload when not given, so the payloads (and hashes)
+    /// of donors registered before the field existed are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iati_identifier: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -134,7 +134,12 @@ fn beneficiary(digit: u8) -> BeneficiaryRef {
 }
 
 fn register_donor(code: &str) -> Command {
-    Command::RegisterDonor { code: donor_code(code), name: format!("donor {code}"), kind: "eu_instrument".to_string() }
+    Command::RegisterDonor {
+        code: donor_code(code),
+        name: format!("donor {code}"),
+        kind: "eu_instrument".to_string(),
+        iati_identifier: None,
+    }
 }
 
 fn register_programme_in(code: &str, currency_code: &str, countries: &[&str]) -> Command {
@@ -582,9 +587,15 @@ fn a_programme_ending_before_it_starts_is_refused() {
 #[test]
 fn a_donor_with_an_empty_name_or_kind_is_refused() {
     let ledger = given(&[]);
-    let unnamed = Command::RegisterDonor { code: donor_code(DONOR), name: "   ".to_string(), kind: "eu_instrument".to_string() };
+    let unnamed = Command::RegisterDonor {
+        code: donor_code(DONOR),
+        name: "   ".to_string(),
+        kind: "eu_instrument".to_string(),
+        iati_identifier: None,
+    };
     assert_invalid(ledger.when(&unnamed), "name");
-    let kindless = Command::RegisterDonor { code: donor_code(DONOR), name: "EUTF".to_string(), kind: String::new() };
+    let kindless =
+        Command::RegisterDonor { code: donor_code(DONOR), name: "EUTF".to_string(), kind: String::new(), iati_identifier: None };
     assert_invalid(ledger.when(&kindless), "kind");
 }
 
@@ -610,7 +621,12 @@ fn a_programme_with_an_empty_name_or_implementer_is_refused() {
 #[test]
 fn free_text_is_taken_as_sent_and_refused_when_spaced_too_long_or_holding_control_characters() {
     let ledger = given(&[]);
-    let donor = |name: String| Command::RegisterDonor { code: donor_code(DONOR), name, kind: "national".to_string() };
+    let donor = |name: String| Command::RegisterDonor {
+        code: donor_code(DONOR),
+        name,
+        kind: "national".to_string(),
+        iati_identifier: None,
+    };
     let EventBody::DonorRegistered(event) = ledger.when(&donor("Federal Ministry BMZ".to_string())).unwrap() else {
         unreachable!()
     };
@@ -629,8 +645,12 @@ fn free_text_is_taken_as_sent_and_refused_when_spaced_too_long_or_holding_contro
 #[test]
 fn single_line_text_refuses_line_breaks_naming_the_rule() {
     let ledger = given(&[]);
-    let donor =
-        |name: &str| Command::RegisterDonor { code: donor_code(DONOR), name: name.to_string(), kind: "national".to_string() };
+    let donor = |name: &str| Command::RegisterDonor {
+        code: donor_code(DONOR),
+        name: name.to_string(),
+        kind: "national".to_string(),
+        iati_identifier: None,
+    };
     for name in ["two\nlines", "two\r\nlines", "two\u{2028}lines", "two\u{2029}lines", "two\u{85}lines"] {
         let message = assert_invalid(ledger.when(&donor(name)), "name");
         assert_eq!(message, "must be one line: remove the line breaks", "{name:?}");
