@@ -381,11 +381,25 @@ pub fn programme_balance_in(changes: &Changes, programme: &str) -> Result<Progra
         return Err(BalanceError::NotFound(format!("programme {programme} was not registered by seq {as_of_seq}")));
     };
     let currency = text_of(&programme_row[1]);
-    let funding: Vec<FundingRow> = changes
+    let (funding, lines) = folded_rows(changes, |key| text_of(&key[0]) == programme);
+    let reach: BTreeMap<String, i64> =
+        changes.rows(&REACH_TOTALS).into_iter().flatten().map(|(key, values)| (text_of(&key[0]), int_of(&values[0]))).collect();
+    programme_balance_from(programme, &currency, &funding, &lines, &reach, as_of_seq)
+}
+
+/// The funding and budget line rows of folded changes whose key
+/// (programme, donor[, country]) `keep` selects.
+fn folded_rows(changes: &Changes, keep: impl Fn(&[Value]) -> bool) -> (Vec<FundingRow>, Vec<LineRow>) {
+    let text_of = |value: &Value| value.to_string();
+    let int_of = |value: &Value| match value {
+        Value::Int(number) => *number,
+        Value::Text(_) => 0,
+    };
+    let funding = changes
         .rows(&FUNDING)
         .into_iter()
         .flatten()
-        .filter(|(key, _)| text_of(&key[0]) == programme)
+        .filter(|(key, _)| keep(key))
         .map(|(key, values)| FundingRow {
             programme: text_of(&key[0]),
             donor: text_of(&key[1]),
@@ -395,11 +409,11 @@ pub fn programme_balance_in(changes: &Changes, programme: &str) -> Result<Progra
             allocated: int_of(&values[3]),
         })
         .collect();
-    let lines: Vec<LineRow> = changes
+    let lines = changes
         .rows(&BUDGET_LINES)
         .into_iter()
         .flatten()
-        .filter(|(key, _)| text_of(&key[0]) == programme)
+        .filter(|(key, _)| keep(key))
         .map(|(key, values)| LineRow {
             programme: text_of(&key[0]),
             donor: text_of(&key[1]),
@@ -410,48 +424,14 @@ pub fn programme_balance_in(changes: &Changes, programme: &str) -> Result<Progra
             disbursed_in_kind: int_of(&values[3]),
         })
         .collect();
-    let reach: BTreeMap<String, i64> =
-        changes.rows(&REACH_TOTALS).into_iter().flatten().map(|(key, values)| (text_of(&key[0]), int_of(&values[0]))).collect();
-    programme_balance_from(programme, &currency, &funding, &lines, &reach, as_of_seq)
+    (funding, lines)
 }
 
 /// A donor's balance from projection rows folded from the events, as of
 /// the last event folded in.
 pub fn donor_balance_in(changes: &Changes, donor: &str) -> Result<DonorBalance, BalanceError> {
     let text_of = |value: &Value| value.to_string();
-    let int_of = |value: &Value| match value {
-        Value::Int(number) => *number,
-        Value::Text(_) => 0,
-    };
-    let funding: Vec<FundingRow> = changes
-        .rows(&FUNDING)
-        .into_iter()
-        .flatten()
-        .filter(|(key, _)| text_of(&key[1]) == donor)
-        .map(|(key, values)| FundingRow {
-            programme: text_of(&key[0]),
-            donor: text_of(&key[1]),
-            currency: text_of(&values[0]),
-            committed: int_of(&values[1]),
-            received: int_of(&values[2]),
-            allocated: int_of(&values[3]),
-        })
-        .collect();
-    let lines: Vec<LineRow> = changes
-        .rows(&BUDGET_LINES)
-        .into_iter()
-        .flatten()
-        .filter(|(key, _)| text_of(&key[1]) == donor)
-        .map(|(key, values)| LineRow {
-            programme: text_of(&key[0]),
-            donor: text_of(&key[1]),
-            country: text_of(&key[2]),
-            currency: text_of(&values[0]),
-            allocated: int_of(&values[1]),
-            disbursed_cash: int_of(&values[2]),
-            disbursed_in_kind: int_of(&values[3]),
-        })
-        .collect();
+    let (funding, lines) = folded_rows(changes, |key| text_of(&key[1]) == donor);
     donor_balance_from(donor, &funding, &lines, changes.last_seq)
 }
 

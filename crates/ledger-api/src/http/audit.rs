@@ -228,23 +228,11 @@ pub(crate) fn programme_of(event_type: &str, payload: &str) -> Option<String> {
     programme?.as_str().map(str::to_string)
 }
 
-/// Does the donor fund this programme (has any funding row for it)?
-async fn donor_funds(store: &Store, donor: &DonorCode, programme: &str) -> Result<bool, ApiError> {
-    let Ok(programme) = ProgrammeCode::parse(programme) else { return Ok(false) };
-    let row = sqlx::query("SELECT donor FROM funding WHERE programme = $1 AND donor = $2")
-        .bind(programme.as_str())
-        .bind(donor.as_str())
-        .fetch_optional(store.pool())
-        .await
-        .map_err(StoreError::from)?;
-    Ok(row.is_some())
-}
-
 /// A donor may prove only events of programmes it funds.
 async fn check_donor_scope(store: &Store, donor: &DonorCode, event_type: &str, payload: &str) -> Result<(), ApiError> {
     let refused = || ApiError::Forbidden(format!("donor {donor} may fetch proofs only of money events of programmes it funds"));
-    let programme = programme_of(event_type, payload).ok_or_else(refused)?;
-    if donor_funds(store, donor, &programme).await? { Ok(()) } else { Err(refused()) }
+    let programme = programme_of(event_type, payload).and_then(|code| ProgrammeCode::parse(&code).ok()).ok_or_else(refused)?;
+    if crate::reports::donor_funds(store, donor, &programme).await? { Ok(()) } else { Err(refused()) }
 }
 
 /// Proves that an event is in the tree of the first `size` events. The

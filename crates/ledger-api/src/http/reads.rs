@@ -28,17 +28,6 @@ pub const EVENTS_PAGE_MAX: i64 = 1_000;
 /// Returnees per answer of the duplicate-assistance view, at most.
 pub const DUPLICATES_MAX: i64 = 500;
 
-/// Does the donor fund this programme (has any funding row for it)?
-async fn donor_funds(state: &AppState, donor: &DonorCode, programme: &ProgrammeCode) -> Result<bool, ApiError> {
-    let row = sqlx::query("SELECT donor FROM funding WHERE programme = $1 AND donor = $2")
-        .bind(programme.as_str())
-        .bind(donor.as_str())
-        .fetch_optional(state.ledger.store.pool())
-        .await
-        .map_err(StoreError::from)?;
-    Ok(row.is_some())
-}
-
 /// A programme's balance: committed, received, allocated, disbursed and
 /// available, by country and by donor, and returnees reached. A donor sees
 /// only programmes it funds, the programme's totals and its own share, as
@@ -60,7 +49,7 @@ pub async fn programme_balance(
         _ => None,
     };
     if let Some(donor) = &donor_scope {
-        if !donor_funds(&state, donor, &programme).await? {
+        if !crate::reports::donor_funds(&state.ledger.store, donor, &programme).await? {
             return Err(ApiError::Forbidden(format!("donor {donor} does not fund programme {programme}")));
         }
     }

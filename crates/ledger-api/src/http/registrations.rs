@@ -116,13 +116,7 @@ pub async fn programme(
     let programme = ProgrammeCode::parse(&code)?;
     let pool = state.ledger.store.pool();
     if let Some(donor) = donor_scope(&caller)? {
-        let funds = sqlx::query("SELECT donor FROM funding WHERE programme = $1 AND donor = $2")
-            .bind(programme.as_str().to_string())
-            .bind(donor.as_str().to_string())
-            .fetch_optional(pool)
-            .await
-            .map_err(StoreError::from)?;
-        if funds.is_none() {
+        if !crate::reports::donor_funds(&state.ledger.store, &donor, &programme).await? {
             return Err(ApiError::Forbidden(format!("donor {donor} does not fund programme {programme}")));
         }
     }
