@@ -1,6 +1,8 @@
 //! What the tests and benches of every crate share: the fixed test keys and
 //! scratch PostgreSQL databases (created with a unique name on a server the
-//! caller names, dropped afterwards).
+//! caller names, dropped afterwards), and the large ledger of the benches.
+
+pub mod large_ledger;
 
 use std::io::Write;
 use std::sync::Once;
