@@ -401,6 +401,34 @@ fn tile_path(level: &str, index: u64, width: u64) -> String {
 }
 
 test_on_both_backends! {
+    /// An entry bundle is read from the database and each hash checked
+    /// against the leaf the server's tree took in: a stored hash changed
+    /// behind the server's back is refused, never served.
+    async fn an_entry_bundle_whose_stored_hash_was_changed_is_refused(database: TestDatabase) {
+        let app = spawn_app(&database).await;
+        let (size, _) = app.ledger.store.head().await.unwrap();
+        assert!((3..256).contains(&size), "the demo fits in one partial bundle ({size})");
+        let path = format!("/tile/entries/000.p/{size}");
+        let served = app.get(&path, Some(&app.donor)).await;
+        assert_eq!(served.status(), StatusCode::OK);
+        let served = served.bytes().await.unwrap();
+
+        drop_event_triggers(&app.ledger.store, &database).await;
+        let stored: String =
+            sqlx::query_scalar("SELECT hash FROM events WHERE seq = 3").fetch_one(app.ledger.store.pool()).await.unwrap();
+        let changed = format!("{}{}", if stored.starts_with('0') { "1" } else { "0" }, &stored[1..]);
+        sqlx::query("UPDATE events SET hash = $1 WHERE seq = 3").bind(&changed).execute(app.ledger.store.pool()).await.unwrap();
+
+        let refused = app.get(&path, Some(&app.donor)).await;
+        assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(refused.headers()["content-type"], "application/problem+json");
+        let level_0 = app.get(&format!("/tile/0/000.p/{size}"), Some(&app.donor)).await;
+        assert_eq!(level_0.status(), StatusCode::OK, "the hash tiles come from the checked tree");
+        assert_eq!(level_0.bytes().await.unwrap().len(), served.len() / 34 * 32);
+    }
+}
+
+test_on_both_backends! {
     /// A tile client the ledger did not write (`tlog_tiles`, a port of Go's
     /// `golang.org/x/mod/sumdb/tlog`) authenticates the served tiles against
     /// the signed root and proves inclusion and consistency from them alone;

@@ -19,18 +19,6 @@ fn keys_of(database: &TestDatabase) -> Keys {
     if database.is_postgres() { Keys::Environment } else { Keys::KeyFile }
 }
 
-/// Removes the triggers that keep events immutable, as an attacker would.
-async fn drop_event_triggers(store: &Store, database: &TestDatabase) {
-    let statements: &[&str] = if database.is_postgres() {
-        &["ALTER TABLE events DISABLE TRIGGER USER"]
-    } else {
-        &["DROP TRIGGER events_refuse_update", "DROP TRIGGER events_refuse_delete"]
-    };
-    for statement in statements {
-        sqlx::query(statement).execute(store.pool()).await.expect("the attacker may drop the triggers");
-    }
-}
-
 async fn stored_text(store: &Store, column: &str) -> String {
     let sql = format!("SELECT {column} FROM events WHERE seq = $1");
     sqlx::query(&sql).bind(TAMPERED_SEQ).fetch_one(store.pool()).await.expect("the event exists").get(0)

@@ -55,11 +55,14 @@ pub async fn tile(State(state): State<AppState>, _caller: Caller, Path(path): Pa
             if last > tree_size {
                 return Err(beyond.into());
             }
-            let hashes = audit::checked_event_hashes(&state.ledger.store, cache.tree(), first, last).await?;
+            // The bundle's leaves are copied out so that the tree is not
+            // held while the hashes are read from the database.
+            let leaves = cache.tree().level_hashes(0, first - 1, tile.width).ok_or(beyond)?.to_vec();
+            drop(cache);
+            let hashes = audit::checked_event_hashes(&state.ledger.store, &leaves, first).await?;
             hashes.iter().flat_map(|hash| [&[0u8, 32][..], &hash[..]].concat()).collect()
         }
     };
-    drop(cache);
     let cache_control = if tile.is_full() { FULL_TILE_CACHE_CONTROL } else { PARTIAL_TILE_CACHE_CONTROL };
     let mut response = bytes.into_response();
     let headers = response.headers_mut();

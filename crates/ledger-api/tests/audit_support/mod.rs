@@ -112,6 +112,19 @@ impl Drop for TestDatabase {
 }
 
 /// A fresh database holding the demo data, appended with the test keys.
+/// Removes the triggers that keep events immutable, as an attacker with
+/// database rights would.
+pub async fn drop_event_triggers(store: &ledger_core::store::Store, database: &TestDatabase) {
+    let statements: &[&str] = if database.is_postgres() {
+        &["ALTER TABLE events DISABLE TRIGGER USER"]
+    } else {
+        &["DROP TRIGGER events_refuse_update", "DROP TRIGGER events_refuse_delete"]
+    };
+    for statement in statements {
+        sqlx::query(statement).execute(store.pool()).await.expect("the attacker may drop the triggers");
+    }
+}
+
 pub async fn demo_ledger(database: &TestDatabase) -> Ledger {
     let ledger = database.open().await;
     let events = ledger_api::demo::load(&ledger, "demo").await.expect("the demo loads into an empty ledger");
