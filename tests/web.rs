@@ -379,6 +379,10 @@ test_on_both_backends! {
         if let Ok(path) = std::env::var("LEDGER_WEB_SCREENSHOT") {
             std::fs::write(&path, &png).unwrap_or_else(|error| panic!("cannot write {path}: {error}"));
         }
+        // On a phone's width, nothing runs off the side of the page.
+        browser.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": 390, "height": 844}))).await;
+        let widths = browser.wait_for("return window.innerWidth <= 500 ? [document.documentElement.scrollWidth, document.documentElement.clientWidth] : null;", "a phone's width").await;
+        assert!(widths[0].as_u64() <= widths[1].as_u64(), "no horizontal scrolling on a phone: {widths}");
         browser.close().await;
         server.stop().await;
         let log = server_log();
