@@ -240,6 +240,8 @@ async fn funded_ledger(server: &TestServer) {
     let mistaken = cash_body((PROGRAMME, DONOR, "MA"), "MA-WEB-MISTAKE", "100.00", ("1000", "MAD"));
     let mistaken = server.post_created(officer, "/v1/payments/cash", &mistaken).await;
     server.post_created(officer, "/v1/reversals", &reversal_body(mistaken)).await;
+    // The programme's latest funding entry is the other donor's.
+    server.post_created(officer, "/v1/receipts", &receipt_body(PROGRAMME, OTHER_DONOR, "2500.00")).await;
     ledger_api::audit::create_checkpoint(&server.ledger, |_| {}).await.expect("a checkpoint is signed");
 }
 
@@ -348,6 +350,8 @@ test_on_both_backends! {
         assert_eq!(tile["months"], json!({"2023-05": "350.00", "2023-06": "1520.00"}), "{tile}");
         assert_eq!(balance["disbursed"]["total"], "1870.00", "the months add up to what was disbursed");
 
+        let entry = browser.run("return document.querySelector('.tile[data-programme=MOTUSE] .entry').textContent;", json!([])).await;
+        assert!(entry.as_str().is_some_and(|text| text.starts_with("Receipt of 60000.00 EUR from EU-AMIF")), "a donor checks its own entry: {entry}");
         let holds = check_in_browser(&browser).await;
         assert_eq!(holds["holds"], json!(true), "the entry's proof and checkpoint verify in the browser: {holds}");
         assert!(holds["text"].as_str().is_some_and(|text| text.starts_with("Verified in your browser")), "{holds}");
@@ -408,6 +412,9 @@ test_on_both_backends! {
         let balance = server.get(&server.auditor, &format!("/v1/programmes/{OTHER_PROGRAMME}/balance")).await.json();
         assert_eq!(tile["figures"]["committed"], balance["committed"], "{tile}");
         assert_eq!(tile["figures"]["beneficiaries_reached"], "0", "exact counts for other roles");
+        let entry = browser.run("return document.querySelector('.tile[data-programme=MOTUSE] .entry').textContent;", json!([])).await;
+        assert!(entry.as_str().is_some_and(|text| text.starts_with("Receipt of 2500.00 EUR from DK-MFA")), "the latest funding entry of any donor: {entry}");
+        assert_eq!(check_in_browser(&browser).await["holds"], json!(true), "an auditor's check holds too");
         browser.click("#sign-out").await;
 
         browser.sign_in("not-a-token").await;

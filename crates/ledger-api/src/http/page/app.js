@@ -74,6 +74,12 @@
       signIn.hidden = true;
       signedIn.hidden = false;
       say("");
+      // Screen readers start at the programmes' heading.
+      const heading = content.querySelector("h2");
+      if (heading) {
+        heading.tabIndex = -1;
+        heading.focus();
+      }
     } catch (error) {
       if (error instanceof PageError) {
         signOut(error.message);

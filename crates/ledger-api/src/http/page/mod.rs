@@ -14,6 +14,7 @@
 pub mod render;
 pub mod strings;
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use axum::Router;
@@ -49,7 +50,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 
 /// Funding events read per query while looking for the entry to check.
 const FUNDING_PAGE_EVENTS: i64 = 500;
-/// Funding events read at most per programme while looking for it.
+/// Funding events read at most while looking for the entries to check.
 const FUNDING_SCANNED_MAX: usize = 20_000;
 
 /// The page's routes, merged into the API's router.
@@ -185,9 +186,17 @@ pub async fn programmes(
     let checkpoint = audit::latest_checkpoint(&state.ledger.store).await?;
     let chain = chain_state(&state).await?;
     let checkable_up_to = checkpoint.as_ref().map(|signed| signed.checkpoint.tree_size.min(point_seq));
+    let programmes = visible_programmes(&state, donor.as_ref()).await?;
+    let mut checkable = match checkable_up_to {
+        Some(up_to) => {
+            let codes: Vec<ProgrammeCode> = programmes.iter().map(|(code, _)| code.clone()).collect();
+            latest_funding_entries(&state, &codes, donor.as_ref(), up_to).await?
+        }
+        None => BTreeMap::new(),
+    };
     let mut tiles = Vec::new();
     let mut not_yet = Vec::new();
-    for (code, name) in visible_programmes(&state, donor.as_ref()).await? {
+    for (code, name) in programmes {
         let balance = match super::reads::programme_balance_at_point(&state, &code, donor.as_ref(), point).await {
             Err(ApiError::NotFound(_)) => {
                 not_yet.push(code.to_string());
@@ -199,10 +208,7 @@ pub async fn programmes(
             Some(changes) => monthly_in(changes, code.as_str()),
             None => monthly_live(&state, code.as_str()).await?,
         };
-        let check = match checkable_up_to {
-            Some(up_to) => latest_funding_entry(&state, &code, donor.as_ref(), up_to).await?.map(|entry| (entry, up_to)),
-            None => None,
-        };
+        let check = checkable.remove(&code).zip(checkable_up_to);
         tiles.push(Tile { name, balance, monthly, check });
     }
     let checkpoint = checkpoint.map(|signed| CheckpointSummary {
@@ -296,19 +302,21 @@ fn monthly_in(changes: &Changes, programme: &str) -> Monthly {
     monthly
 }
 
-/// The latest commitment or receipt of the programme (for a donor, its
-/// own) recorded at or before `up_to`: what a donor may check in the
+/// For each programme, the latest commitment or receipt (for a donor, its
+/// own) recorded at or before `up_to`: what the page offers to check in the
 /// browser. A funding entry is the donor's own agreement or payment, never
-/// returnee-level data, unlike a disbursement.
-async fn latest_funding_entry(
+/// returnee-level data, unlike a disbursement. One backward pass over the
+/// funding events, ended when every programme has its entry.
+async fn latest_funding_entries(
     state: &AppState,
-    programme: &ProgrammeCode,
+    programmes: &[ProgrammeCode],
     donor: Option<&DonorCode>,
     up_to: Seq,
-) -> Result<Option<CheckableEntry>, ApiError> {
+) -> Result<BTreeMap<ProgrammeCode, CheckableEntry>, ApiError> {
+    let mut found = BTreeMap::new();
     let mut below = i64::try_from(up_to).unwrap_or(i64::MAX).saturating_add(1);
     let mut scanned = 0;
-    while scanned < FUNDING_SCANNED_MAX {
+    while scanned < FUNDING_SCANNED_MAX && found.len() < programmes.len() {
         let rows = sqlx::query(
             "SELECT seq, event_type, version, payload FROM events \
              WHERE seq < $1 AND event_type IN ('funding_committed', 'funding_received') ORDER BY seq DESC LIMIT $2",
@@ -319,7 +327,7 @@ async fn latest_funding_entry(
         .await
         .map_err(StoreError::from)?;
         if rows.is_empty() {
-            return Ok(None);
+            break;
         }
         for row in &rows {
             scanned += 1;
@@ -331,31 +339,40 @@ async fn latest_funding_entry(
             let version = u32::try_from(version).map_err(ApiError::internal)?;
             let body = EventBody::parse(&event_type, version, &payload).map_err(ApiError::internal)?;
             let EventBody::Money(entry) = body else { continue };
-            if entry.programme() != programme || donor.is_some_and(|donor| donor != entry.donor()) {
+            if !programmes.contains(entry.programme())
+                || found.contains_key(entry.programme())
+                || donor.is_some_and(|donor| donor != entry.donor())
+            {
                 continue;
             }
             let seq = u64::try_from(seq).map_err(ApiError::internal)?;
-            let found = match entry {
-                MoneyEntry::FundingCommitted(event) => CheckableEntry {
-                    seq,
-                    kind: EntryKind::Commitment,
-                    donor: event.donor.to_string(),
-                    amount: event.amount.to_string(),
-                    currency: event.currency.code().to_string(),
-                    date: event.committed_on.to_string(),
-                },
-                MoneyEntry::FundingReceived(event) => CheckableEntry {
-                    seq,
-                    kind: EntryKind::Receipt,
-                    donor: event.donor.to_string(),
-                    amount: event.amount.to_string(),
-                    currency: event.currency.code().to_string(),
-                    date: event.received_on.to_string(),
-                },
+            let (programme, checkable) = match entry {
+                MoneyEntry::FundingCommitted(event) => (
+                    event.programme,
+                    CheckableEntry {
+                        seq,
+                        kind: EntryKind::Commitment,
+                        donor: event.donor.to_string(),
+                        amount: event.amount.to_string(),
+                        currency: event.currency.code().to_string(),
+                        date: event.committed_on.to_string(),
+                    },
+                ),
+                MoneyEntry::FundingReceived(event) => (
+                    event.programme,
+                    CheckableEntry {
+                        seq,
+                        kind: EntryKind::Receipt,
+                        donor: event.donor.to_string(),
+                        amount: event.amount.to_string(),
+                        currency: event.currency.code().to_string(),
+                        date: event.received_on.to_string(),
+                    },
+                ),
                 _ => continue,
             };
-            return Ok(Some(found));
+            found.insert(programme, checkable);
         }
     }
-    Ok(None)
+    Ok(found)
 }

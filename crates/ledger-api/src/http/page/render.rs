@@ -86,7 +86,7 @@ pub fn shell(lang: Lang, script_etag: &str, style_etag: &str) -> String {
 <p id="status" class="message" role="alert" hidden></p>
 <div id="signed-in" hidden>
 <p><button type="button" id="sign-out">{sign_out}</button></p>
-<div id="content" aria-live="polite"></div>
+<div id="content"></div>
 </div>
 </main>
 </body>
