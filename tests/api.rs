@@ -456,7 +456,7 @@ test_on_both_backends! {
             ("an unknown donor's balance", admin, "/v1/donors/NOPE/balance"),
             ("an unknown route", admin, "/v1/nothing"),
             ("an unknown version", admin, "/v2/donors"),
-            ("the root", admin, "/"),
+            ("an unknown page", admin, "/page/nothing"),
         ];
         for (what, token, path) in reads {
             let answer = server.get(token, path).await;

@@ -13,6 +13,7 @@ use std::process::Command;
 
 use api_support::*;
 use chrono::Utc;
+use serde_json::{Value, json};
 
 const PROGRAMME: &str = "MOTUSE";
 const DONOR: &str = "EU-AMIF";
@@ -234,6 +235,13 @@ test_on_both_backends! {
         };
         assert_eq!(payload_of(DONOR), format!("{{\"code\":\"{DONOR}\",\"name\":\"Donor {DONOR}\",\"kind\":\"eu_instrument\"}}"));
         assert!(payload_of("EU-INTPA").as_str().unwrap().ends_with(",\"iati_identifier\":\"XI-IATI-EC_INTPA\"}"));
+        let donors = server.get(&server.admin, "/v1/donors").await.json();
+        let identifiers: Vec<(&Value, &Value)> =
+            donors["donors"].as_array().unwrap().iter().map(|donor| (&donor["code"], &donor["iati_identifier"])).collect();
+        assert_eq!(identifiers, [(&json!(DONOR), &Value::Null), (&json!("EU-INTPA"), &json!("XI-IATI-EC_INTPA"))], "GET /v1/donors names it");
+        let intpa = server.donor_token("EU-INTPA").await;
+        let own = server.get(&intpa, "/v1/donors").await.json();
+        assert_eq!(own["donors"][0]["iati_identifier"], "XI-IATI-EC_INTPA", "a donor reads its own: {own}");
         server.stop().await;
     }
 }

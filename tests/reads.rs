@@ -187,7 +187,7 @@ test_on_both_backends! {
         );
         assert_eq!((&motuse["starts_on"], &motuse["ends_on"], &motuse["registered_seq"]), (&json!("2023-01-01"), &json!("2026-12-31"), &json!(2)));
         let donors = server.get(&amif, "/v1/donors").await.json();
-        assert_eq!(donors["donors"], json!([{"code": AMIF, "name": "Donor EU-AMIF", "kind": "eu_instrument", "registered_seq": 1}]));
+        assert_eq!(donors["donors"], json!([{"code": AMIF, "name": "Donor EU-AMIF", "kind": "eu_instrument", "iati_identifier": null, "registered_seq": 1}]));
         let one = server.get(&server.finance_officer, "/v1/programmes/SAHEL").await;
         assert_eq!(one.status, 200, "{}", one.body);
         assert_eq!((&one.json()["currency"], &one.json()["countries"]), (&json!("XOF"), &json!(["SN", "ML"])));

@@ -1,8 +1,9 @@
 //! How long the reports take on a large ledger: the IATI file and a
 //! financial statement of a programme of `LEDGER_BENCH_EVENTS` events
 //! (default 1,000,000): the benches' large ledger
-//! (`ledger_test_support::large_ledger`). On SQLite and, when
-//! `LEDGER_BENCH_POSTGRES_URL` names a server, on PostgreSQL. Prints figures.
+//! (`ledger_test_support::large_ledger`), and the donors' web page of it.
+//! On SQLite and, when `LEDGER_BENCH_POSTGRES_URL` names a server, on
+//! PostgreSQL. Prints figures.
 //!
 //!     cargo bench -p ledger-api --bench reports [-- sqlite|postgres]
 
@@ -62,7 +63,43 @@ async fn run(name: &str, url: &str, events: usize) {
     let csv_seconds = started.elapsed().as_secs_f64();
     let xlsx = ledger_api::reports::statement_files::to_xlsx(&statement).unwrap();
     println!("statement of {head} events:     {csv_seconds:.2} s (CSV {} bytes; XLSX {} bytes)", csv.len(), xlsx.len());
+    page(url, head).await;
     store.pool().close().await;
+}
+
+/// The donors' page (`GET /page/programmes`) of the same ledger, through the
+/// real server, with a checkpoint of every event: for an auditor (live
+/// figures), and for the donor (figures folded to the end of the closed
+/// day, the server's clock a day ahead), first and then from the fold the
+/// server keeps.
+async fn page(url: &str, head: u64) {
+    let ledger = ledger_api::config::Ledger::open_with_keys(url, ledger_test_support::test_keys()).await.unwrap();
+    let started = Instant::now();
+    ledger_api::audit::create_checkpoint(&ledger, |_| {}).await.unwrap();
+    println!("checkpoint of {head} events:    {:.2} s", started.elapsed().as_secs_f64());
+    let auditor =
+        ledger_api::tokens::create(&ledger.store, ledger_api::tokens::Role::Auditor, None, "bench-auditor").await.unwrap();
+    let donor = ledger_api::tokens::create(&ledger.store, ledger_api::tokens::Role::Donor, Some(large_ledger::DONOR), "bench-donor")
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let clock = ledger_api::http::as_of::Clock::days_ahead(1);
+    let server = tokio::spawn(ledger_api::http::serve_on_with_clock(listener, ledger, None, clock, async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    for (who, token) in [("auditor", &auditor), ("donor, first", &donor), ("donor, again", &donor)] {
+        let started = Instant::now();
+        let answer = client.get(format!("http://{address}/page/programmes")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("data-programme=\"BENCH\"") && html.contains("check-button"), "the page shows the programme");
+        println!("page of {head} events ({who}): {:.2} s ({} bytes)", started.elapsed().as_secs_f64(), html.len());
+    }
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }
 
 #[tokio::main]

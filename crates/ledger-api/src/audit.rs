@@ -1036,6 +1036,11 @@ impl MerkleCache {
         &self.tree
     }
 
+    /// The hash of the last event taken in (zeros for the empty tree).
+    pub fn head_hash(&self) -> Hash {
+        self.head_hash
+    }
+
     /// Takes in the hashes of every event appended since the last call and
     /// returns the tree's size. A hash that fails a check is not taken in.
     pub async fn catch_up(&mut self, store: &Store, keys: Option<&KeyRing>) -> Result<u64, AuditError> {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod input;
 pub mod openapi;
+pub mod page;
 pub mod params;
 pub mod reads;
 pub mod registrations;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(audit::routes())
         .merge(tiles::routes())
+        .merge(page::routes())
         .fallback(|| async { ApiError::NotFound("no such route; see /openapi.json".to_string()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

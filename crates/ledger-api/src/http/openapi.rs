@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, reads, registrations, reports, tiles, writes};
+use super::{audit, page, reads, registrations, reports, tiles, writes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,7 @@ use super::{audit, reads, registrations, reports, tiles, writes};
         reports::statement, reports::iati,
         audit::export, audit::checkpoint_note, tiles::tile, audit::checkpoint_public_key, audit::latest_checkpoint, audit::checkpoint_of_size,
         audit::inclusion_proof, audit::consistency_proof, openapi_json,
+        page::index, page::script, page::style, page::programmes,
     ),
     modifiers(&BearerAuth)
 )]

@@ -53,10 +53,23 @@ pub async fn programme_balance(
             return Err(ApiError::Forbidden(format!("donor {donor} does not fund programme {programme}")));
         }
     }
-    let mut balance = match as_of::resolve(&state, caller.0.role, &as_of).await? {
+    let point = as_of::resolve(&state, caller.0.role, &as_of).await?;
+    Ok(Json(programme_balance_at_point(&state, &programme, donor_scope.as_ref(), point).await?))
+}
+
+/// A programme's balance at a resolved point, as `donor_scope` may see it
+/// (the caller has checked that the donor funds the programme): what
+/// `GET /v1/programmes/{code}/balance` answers, and the web page shows.
+pub async fn programme_balance_at_point(
+    state: &AppState,
+    programme: &ProgrammeCode,
+    donor_scope: Option<&DonorCode>,
+    point: Point,
+) -> Result<ProgrammeBalance, ApiError> {
+    let mut balance = match point {
         Point::Live => balances::programme_balance(&state.ledger.store, programme.as_str()).await?,
         Point::Seq(seq, day) => {
-            let changes = state.folds.at(&state, seq).await?;
+            let changes = state.folds.at(state, seq).await?;
             let mut balance = match balances::programme_balance_in(&changes, programme.as_str()) {
                 Err(balances::BalanceError::NotFound(_)) if day.is_some() => {
                     return Err(ApiError::NotFound(format!(
@@ -72,14 +85,14 @@ pub async fn programme_balance(
     };
     // A donor sees the programme's totals and its own share, never another
     // donor's, and no count small enough to single out a returnee.
-    if let Some(donor) = &donor_scope {
+    if let Some(donor) = donor_scope {
         balance.by_donor.retain(|figures| figures.donor == donor.as_str());
         balance.beneficiaries_reached = balance.beneficiaries_reached.for_donor();
         for country in &mut balance.by_country {
             country.beneficiaries_reached = country.beneficiaries_reached.for_donor();
         }
     }
-    Ok(Json(balance))
+    Ok(balance)
 }
 
 /// A donor's funding of each programme and its totals per currency. A

@@ -48,6 +48,9 @@ pub struct DonorView {
     pub name: String,
     /// eu_instrument, national_donor, ...
     pub kind: String,
+    /// Its IATI organisation identifier, when one was registered with it.
+    #[schema(example = "XI-IATI-EC_INTPA")]
+    pub iati_identifier: Option<String>,
     pub registered_seq: u64,
 }
 
@@ -129,7 +132,19 @@ pub async fn programme(
     Ok(Json(programme_of_row(&row).map_err(ApiError::internal)?))
 }
 
-/// Every donor registered, in code order; a donor's token lists itself.
+/// Donors with the payload of their registration event, which holds the
+/// IATI identifier (the `donors` table does not).
+const DONOR_QUERY: &str = "SELECT donors.code, donors.name, donors.kind, donors.registered_seq, events.payload \
+     FROM donors JOIN events ON events.seq = donors.registered_seq";
+
+/// The IATI identifier of a `donor_registered` payload.
+fn iati_identifier_of(payload: &str) -> Result<Option<String>, ApiError> {
+    let value: serde_json::Value = serde_json::from_str(payload).map_err(ApiError::internal)?;
+    Ok(value.get("iati_identifier").and_then(serde_json::Value::as_str).map(str::to_string))
+}
+
+/// Every donor registered, in code order, each with its IATI organisation
+/// identifier if one was registered; a donor's token lists itself.
 #[utoipa::path(get, path = "/v1/donors",
     responses((status = 200, body = DonorList), (status = 401, body = Problem)),
     security(("bearer" = [])))]
@@ -137,26 +152,24 @@ pub async fn list_donors(State(state): State<AppState>, caller: Caller) -> Resul
     let pool = state.ledger.store.pool();
     let rows = match donor_scope(&caller)? {
         Some(donor) => {
-            sqlx::query("SELECT code, name, kind, registered_seq FROM donors WHERE code = $1")
-                .bind(donor.as_str().to_string())
-                .fetch_all(pool)
-                .await
+            sqlx::query(&format!("{DONOR_QUERY} WHERE donors.code = $1")).bind(donor.as_str().to_string()).fetch_all(pool).await
         }
-        None => sqlx::query("SELECT code, name, kind, registered_seq FROM donors ORDER BY code").fetch_all(pool).await,
+        None => sqlx::query(&format!("{DONOR_QUERY} ORDER BY donors.code")).fetch_all(pool).await,
     }
     .map_err(StoreError::from)?;
     let donors = rows
         .iter()
         .map(|row| {
-            let registered_seq: i64 = row.try_get("registered_seq")?;
+            let registered_seq: i64 = row.try_get("registered_seq").map_err(ApiError::internal)?;
+            let payload: String = row.try_get("payload").map_err(ApiError::internal)?;
             Ok(DonorView {
-                code: row.try_get("code")?,
-                name: row.try_get("name")?,
-                kind: row.try_get("kind")?,
+                code: row.try_get("code").map_err(ApiError::internal)?,
+                name: row.try_get("name").map_err(ApiError::internal)?,
+                kind: row.try_get("kind").map_err(ApiError::internal)?,
+                iati_identifier: iati_identifier_of(&payload)?,
                 registered_seq: u64::try_from(registered_seq).unwrap_or_default(),
             })
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(ApiError::internal)?;
+        .collect::<Result<_, ApiError>>()?;
     Ok(Json(DonorList { donors }))
 }
