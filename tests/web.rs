@@ -17,6 +17,7 @@ mod common;
 mod api_support;
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -78,9 +79,12 @@ struct Driver {
     client: reqwest::Client,
 }
 
+/// Ends chromedriver and the browsers it started (its process group), also
+/// when a test fails before closing its session.
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.process.kill();
+        let group = format!("-{}", self.process.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.process.wait();
     }
 }
@@ -95,6 +99,7 @@ async fn driver() -> Option<Driver> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port();
     let process = Command::new(&path)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
