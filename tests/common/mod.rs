@@ -215,6 +215,7 @@ pub fn register_programme(code: &str, currency_code: &str, countries: &[&str]) -
         implementer: "IOM".to_string(),
         starts_on: date("2023-01-01"),
         ends_on: date("2026-12-31"),
+        approvals_required: None,
     }
 }
 
