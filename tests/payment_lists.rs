@@ -73,6 +73,7 @@ async fn one_whole_cycle_holds_charges_releases_and_closes(database: TestDatabas
     assert_eq!(available_minor(store).await, 100_000 - 18_000);
     let imported = detail(store, list).await;
     assert_eq!((imported.summary.status, imported.summary.held), (PaymentListStatus::Imported, amount("180.00")));
+    assert_held_everywhere(store, "180.00", "820.00").await;
     assert_verified_and_rebuilt(store).await;
 
     let hash = imported.summary.content_hash.clone();
@@ -122,9 +123,50 @@ async fn one_whole_cycle_holds_charges_releases_and_closes(database: TestDatabas
     assert!(matches!(cancel, UnitOutcome::Refused { error: DomainError::PaymentListStatus { status: "closed", .. }, .. }));
     let balance = projections::balances::programme_balance(store, LINE.0).await.unwrap();
     assert_eq!(balance.figures.disbursed.cash, "125.00");
+    assert_held_everywhere(store, "0.00", "875.00").await;
+    let statement = statement_of(store).await;
+    assert_eq!((statement.closing.held, statement.movements.held, statement.closing.cash), (0, 0, 12_500));
     assert_verified_and_rebuilt(store).await;
 }
 on_both_backends!(one_whole_cycle_holds_charges_releases_and_closes);
+
+/// The statement of the line's donor from the first event to the head.
+async fn statement_of(store: &Store) -> ledger_api::reports::statement::Statement {
+    let period = ledger_api::reports::statement::Period {
+        programme: programme(LINE.0),
+        donor: donor(LINE.1),
+        from: date("2023-01-01"),
+        to: chrono::Utc::now().date_naive(),
+    };
+    let (head, _) = store.head().await.unwrap();
+    ledger_api::reports::statement::statement(store, &period, currency("EUR"), 0, head).await.unwrap()
+}
+
+/// `held` and `available` of the line in the programme, donor and country
+/// balances and in the statement.
+async fn assert_held_everywhere(store: &Store, held: &str, available: &str) {
+    let programme_balance = projections::balances::programme_balance(store, LINE.0).await.unwrap();
+    assert_eq!((programme_balance.figures.held.as_str(), programme_balance.figures.available.as_str()), (held, available));
+    let morocco = programme_balance.by_country.iter().find(|figures| figures.country == LINE.2).unwrap();
+    assert_eq!((morocco.held.as_str(), morocco.available.as_str()), (held, available));
+    let by_donor = programme_balance.by_donor.iter().find(|figures| figures.donor == LINE.1).unwrap();
+    assert_eq!(by_donor.figures.held, held);
+    let donor_balance = projections::balances::donor_balance(store, LINE.1).await.unwrap();
+    assert_eq!(donor_balance.programmes[0].figures.held, held);
+    let country_balance = projections::balances::country_balance(store, LINE.2).await.unwrap();
+    assert_eq!(
+        (country_balance.programmes[0].held.as_str(), country_balance.programmes[0].available.as_str()),
+        (held, available)
+    );
+    let statement = statement_of(store).await;
+    let figures = statement.closing.figures(currency("EUR"));
+    assert_eq!((figures.held.as_str(), figures.available.as_str()), (held, available));
+    let country = &statement.countries[LINE.2];
+    assert_eq!(
+        ledger_api::reports::statement::country_values(country)[13..],
+        [amount(held).mantissa(), amount(available).mantissa()]
+    );
+}
 
 async fn a_refused_list_or_confirmation_leaves_no_trace(database: TestDatabase) {
     let ledger = database.open().await;
