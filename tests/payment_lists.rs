@@ -126,6 +126,15 @@ async fn one_whole_cycle_holds_charges_releases_and_closes(database: TestDatabas
     assert_held_everywhere(store, "0.00", "875.00").await;
     let statement = statement_of(store).await;
     assert_eq!((statement.closing.held, statement.movements.held, statement.closing.cash), (0, 0, 12_500));
+    let organisation = ledger_api::reports::iati::ReportingOrg::parse("XM-DAC-47066", "IOM", "40").unwrap();
+    let request = ledger_api::reports::iati::IatiRequest {
+        programme: Some(programme(LINE.0)),
+        donor: None,
+        until: store.head().await.unwrap().0,
+        day: chrono::Utc::now().date_naive(),
+    };
+    let xml = String::from_utf8(ledger_api::reports::iati::iati_file(store, &organisation, &request).await.unwrap()).unwrap();
+    assert!(xml.contains(">125.00</value>"), "the delivered rows are the month's cash expenditure: {xml}");
     assert_verified_and_rebuilt(store).await;
 }
 on_both_backends!(one_whole_cycle_holds_charges_releases_and_closes);
