@@ -363,3 +363,40 @@ async fn two_servers_racing_with_lists_for_one_line_never_over_hold(database: Te
     assert_one_list_won(&servers[0].store, outcomes).await;
 }
 on_both_backends!(two_servers_racing_with_lists_for_one_line_never_over_hold);
+
+async fn earlier_assistance_names_other_programmes_and_this_ones_within_the_window(database: TestDatabase) {
+    let ledger = database.open().await;
+    fund_one_line(&ledger).await;
+    let store = &ledger.store;
+    let mut appender = ledger.appender();
+    append_all(
+        &mut appender,
+        vec![
+            register_programme("RADA", "EUR", &["MA"]),
+            commit("RADA", LINE.1, "100.00"),
+            allocate("RADA", LINE.1, "MA", "100.00"),
+        ],
+    )
+    .await;
+    let keys = test_keys();
+    append_ok(&mut appender, pay_cash(&keys, ("RADA", LINE.1, "MA"), "MA-ELSEWHERE", "10.00", "EUR")).await;
+    // Paid by this programme on 2023-05-02 (pay_cash's day).
+    append_ok(&mut appender, pay_cash(&keys, LINE, "MA-HERE", "10.00", "EUR")).await;
+    let returnees = ["MA-ELSEWHERE", "MA-HERE", "MA-NEW"].map(|case_id| keys.pseudonymise(case_id).unwrap());
+    let mut connection = store.pool().acquire().await.unwrap();
+    let programme_code = programme(LINE.0);
+    let within = read::earlier_assistance(&mut connection, &programme_code, &returnees, date("2023-05-20"), 30).await.unwrap();
+    assert_eq!(
+        within.get(&returnees[0]).unwrap().iter().collect::<Vec<_>>(),
+        [&read::EarlierAssistance::OtherProgramme { programme: "RADA".to_string() }]
+    );
+    assert_eq!(
+        within.get(&returnees[1]).unwrap().iter().collect::<Vec<_>>(),
+        [&read::EarlierAssistance::SameProgrammeWithin { assisted_on: "2023-05-02".to_string() }]
+    );
+    assert!(!within.contains_key(&returnees[2]), "a returnee never assisted is no warning");
+    let later = read::earlier_assistance(&mut connection, &programme_code, &returnees, date("2023-09-01"), 30).await.unwrap();
+    assert!(!later.contains_key(&returnees[1]), "outside the window this programme's own payment is no warning");
+    assert!(later.contains_key(&returnees[0]));
+}
+on_both_backends!(earlier_assistance_names_other_programmes_and_this_ones_within_the_window);
