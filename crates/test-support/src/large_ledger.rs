@@ -48,6 +48,7 @@ pub fn setup_commands() -> Vec<Command> {
             implementer: "IOM".into(),
             starts_on: day(2024, 1, 1),
             ends_on: day(2030, 12, 31),
+            approvals_required: None,
         },
         Command::CommitFunding {
             programme: programme.clone(),
