@@ -42,6 +42,12 @@ pub fn amount(field: &'static str, text: &str) -> Result<Decimal, ApiError> {
     text.parse::<Decimal>().map_err(|_| refused())
 }
 
+/// The amount a text holds, in the form [`amount`] reads, or `None`; for
+/// callers that word their own refusal (a file's cells are never echoed).
+pub fn plain_decimal(text: &str) -> Option<Decimal> {
+    (text.len() <= AMOUNT_CHARS_MAX && is_plain_decimal(text)).then(|| text.parse::<Decimal>().ok()).flatten()
+}
+
 fn is_plain_decimal(text: &str) -> bool {
     let (whole, fraction) = match text.split_once('.') {
         Some((whole, fraction)) => (whole, Some(fraction)),
