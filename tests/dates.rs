@@ -31,9 +31,16 @@ fn dated(mut command: Command, on: NaiveDate) -> Command {
 
 fn registered_from_2023(code: &str, ends_on: NaiveDate) -> Command {
     match register_programme(code, "EUR", &["MA"]) {
-        Command::RegisterProgramme { code, name, currency, countries, implementer, .. } => {
-            Command::RegisterProgramme { code, name, currency, countries, implementer, starts_on: date("2023-01-01"), ends_on }
-        }
+        Command::RegisterProgramme { code, name, currency, countries, implementer, .. } => Command::RegisterProgramme {
+            code,
+            name,
+            currency,
+            countries,
+            implementer,
+            starts_on: date("2023-01-01"),
+            ends_on,
+            approvals_required: None,
+        },
         _ => unreachable!("register_programme registers a programme"),
     }
 }

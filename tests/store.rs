@@ -447,6 +447,7 @@ async fn awkward_text_is_stored_exactly_as_given(database: TestDatabase) {
             implementer: awkward.to_string(),
             starts_on,
             ends_on,
+            approvals_required: None,
         };
         let outcome =
             append_unit(&mut appender, unit_with_key(vec![donor, programme], &format!("{key}-{index}"), awkward_request)).await;

@@ -13,6 +13,8 @@
 // Each test binary uses its own part of the harness.
 #![allow(dead_code, unused_macros)]
 
+pub mod payment_lists;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -215,6 +217,7 @@ pub fn register_programme(code: &str, currency_code: &str, countries: &[&str]) -
         implementer: "IOM".to_string(),
         starts_on: date("2023-01-01"),
         ends_on: date("2026-12-31"),
+        approvals_required: None,
     }
 }
 
@@ -499,7 +502,7 @@ pub async fn snapshot(store: &Store) -> LedgerSnapshot {
 pub async fn budget_line_availability(store: &Store) -> Vec<(String, i64, i64)> {
     sqlx::query(
         "SELECT programme || '/' || donor || '/' || country AS line, allocated, \
-         allocated - disbursed_cash - disbursed_in_kind AS available FROM budget_lines ORDER BY line",
+         allocated - disbursed_cash - disbursed_in_kind - held AS available FROM budget_lines ORDER BY line",
     )
     .fetch_all(store.pool())
     .await

@@ -55,6 +55,7 @@ fn setup_commands() -> Vec<Command> {
             implementer: "IOM".into(),
             starts_on: day("2024-01-01"),
             ends_on: day("2030-12-31"),
+            approvals_required: None,
         },
         Command::CommitFunding {
             programme: programme.clone(),

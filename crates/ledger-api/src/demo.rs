@@ -47,6 +47,7 @@ fn register_programme(code: &str, name: &str, implementer: &str, countries: &[&s
         implementer: implementer.to_string(),
         starts_on: date(period.0),
         ends_on: date(period.1),
+        approvals_required: None,
     }
 }
 

@@ -185,6 +185,7 @@ fn the_vector_payloads_are_what_the_domain_records_for_those_commands() {
             implementer: "IOM".to_string(),
             starts_on: date("2023-01-01"),
             ends_on: date("2026-12-31"),
+            approvals_required: None,
         },
         Command::CommitFunding {
             programme: ProgrammeCode::parse("MOTUSE").unwrap(),

@@ -56,6 +56,7 @@ fn setup_commands() -> Vec<Command> {
             implementer: "IOM".into(),
             starts_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
             ends_on: NaiveDate::from_ymd_opt(2030, 12, 31).unwrap(),
+            approvals_required: None,
         },
         Command::CommitFunding {
             programme: programme.clone(),

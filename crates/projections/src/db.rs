@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 
+use ledger_core::domain::payment_lists::APPROVALS_REQUIRED_DEFAULT;
 use ledger_core::domain::state::ProgrammeInfo;
 use ledger_core::domain::{BudgetLine, BudgetLineKey, CountryCode, Currency, DonorCode, Funding, ProgrammeCode, State};
 use ledger_core::store::one_statement::{self, Cell, Insert};
@@ -279,7 +280,7 @@ pub async fn create_indexes(connection: &mut AnyConnection, indexes: &[Secondary
     Ok(())
 }
 
-fn corrupt(message: String) -> sqlx::Error {
+pub(crate) fn corrupt(message: String) -> sqlx::Error {
     sqlx::Error::Decode(message.into())
 }
 
@@ -305,7 +306,15 @@ pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::E
             text.parse().map_err(|_| corrupt(format!("programme {code} has an unreadable date {text:?}")))
         };
         let (starts_on, ends_on) = (day(3)?, day(4)?);
-        state.programmes.insert(code, ProgrammeInfo { currency, countries, starts_on, ends_on });
+        let approvals_required = APPROVALS_REQUIRED_DEFAULT;
+        state.programmes.insert(code, ProgrammeInfo { currency, countries, starts_on, ends_on, approvals_required });
+    }
+    for row in sqlx::query("SELECT programme, approvals_required FROM programme_approvals").fetch_all(&mut *connection).await? {
+        let code = parse_programme(&row, 0)?;
+        let approvals: i64 = row.try_get(1)?;
+        let info = state.programmes.get_mut(&code).ok_or_else(|| corrupt(format!("approvals of unknown programme {code}")))?;
+        info.approvals_required =
+            u32::try_from(approvals).map_err(|_| corrupt(format!("programme {code} approvals {approvals}")))?;
     }
     let funding_rows =
         sqlx::query("SELECT programme, donor, committed, received, allocated FROM funding").fetch_all(&mut *connection).await?;
@@ -315,13 +324,18 @@ pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::E
         state.funding.insert(key, funding);
     }
     let line_rows =
-        sqlx::query("SELECT programme, donor, country, allocated, disbursed_cash, disbursed_in_kind FROM budget_lines")
+        sqlx::query("SELECT programme, donor, country, allocated, disbursed_cash, disbursed_in_kind, held FROM budget_lines")
             .fetch_all(&mut *connection)
             .await?;
     for row in line_rows {
         let country = CountryCode::parse(&row.try_get::<String, _>(2)?).map_err(|error| corrupt(error.to_string()))?;
         let key = BudgetLineKey { programme: parse_programme(&row, 0)?, donor: parse_donor(&row, 1)?, country };
-        let line = BudgetLine { allocated: row.try_get(3)?, disbursed_cash: row.try_get(4)?, disbursed_in_kind: row.try_get(5)? };
+        let line = BudgetLine {
+            allocated: row.try_get(3)?,
+            disbursed_cash: row.try_get(4)?,
+            disbursed_in_kind: row.try_get(5)?,
+            held: row.try_get(6)?,
+        };
         state.lines.insert(key, line);
     }
     state.total_programmes().map_err(corrupt)?;
@@ -334,6 +348,7 @@ pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::E
         let seq: i64 = row.try_get(0)?;
         state.reversed.insert(u64::try_from(seq).map_err(|_| corrupt("negative seq in reversals".to_string()))?);
     }
+    crate::payment_lists::load_into(connection, &mut state).await?;
     state.check_invariants().map_err(corrupt)?;
     Ok(state)
 }

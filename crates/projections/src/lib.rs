@@ -4,6 +4,7 @@
 
 pub mod balances;
 pub mod db;
+pub mod payment_lists;
 pub mod rebuild;
 pub mod rows;
 

@@ -3,6 +3,8 @@
 //! append (changes added to existing rows) and a rebuild (changes added to
 //! empty tables), so the two cannot drift apart.
 
+mod payment_lists;
+
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
@@ -80,6 +82,7 @@ pub const BUDGET_LINES: Table = Table {
         ("allocated", Merge::Add),
         ("disbursed_cash", Merge::Add),
         ("disbursed_in_kind", Merge::Add),
+        ("held", Merge::Add),
     ],
 };
 pub const REVERSALS: Table = Table { name: "reversals", keys: &["reversed_seq"], values: &[("reversal_seq", Merge::Set)] };
@@ -123,9 +126,87 @@ pub const ASSISTANCE: Table = Table {
 pub const REACH: Table =
     Table { name: "reach", keys: &["beneficiary_ref", "programme", "country"], values: &[("disbursements", Merge::Add)] };
 pub const REACH_TOTALS: Table = Table { name: "reach_totals", keys: &["scope"], values: &[("beneficiaries", Merge::Add)] };
+/// Programmes whose required approvals were stated (at registration or
+/// later); the others require `APPROVALS_REQUIRED_DEFAULT`.
+pub const PROGRAMME_APPROVALS: Table = Table {
+    name: "programme_approvals",
+    keys: &["programme"],
+    values: &[("approvals_required", Merge::Set), ("set_seq", Merge::Set)],
+};
+/// A payment list as imported; written once.
+pub const PAYMENT_LISTS: Table = Table {
+    name: "payment_lists",
+    keys: &["id"],
+    values: &[
+        ("programme", Merge::Set),
+        ("donor", Merge::Set),
+        ("country", Merge::Set),
+        ("currency", Merge::Set),
+        ("planned_on", Merge::Set),
+        ("imported_by", Merge::Set),
+        ("imported_seq", Merge::Set),
+        ("imported_at", Merge::Set),
+        ("content_hash", Merge::Set),
+        ("approvals_required", Merge::Set),
+        ("rows", Merge::Set),
+        ("total", Merge::Set),
+    ],
+};
+/// Where each list stands: status and totals in minor units of the
+/// programme's currency (`failed`: amounts of failed rows; `released_back`:
+/// everything released from the hold without a charge).
+pub const PAYMENT_LIST_TOTALS: Table = Table {
+    name: "payment_list_totals",
+    keys: &["id"],
+    values: &[
+        ("programme", Merge::Set),
+        ("status", Merge::Set),
+        ("held", Merge::Add),
+        ("delivered", Merge::Add),
+        ("failed", Merge::Add),
+        ("released_back", Merge::Add),
+        ("approvals", Merge::Add),
+        ("updated_seq", Merge::Set),
+    ],
+};
+pub const PAYMENT_LIST_APPROVALS: Table = Table {
+    name: "payment_list_approvals",
+    keys: &["list", "approved_by"],
+    values: &[("approval", Merge::Set), ("approved_seq", Merge::Set), ("approved_at", Merge::Set)],
+};
+/// The rows of each list as imported (`row_reference` empty when absent).
+pub const PAYMENT_LIST_ROWS: Table = Table {
+    name: "payment_list_rows",
+    keys: &["list", "row"],
+    values: &[
+        ("beneficiary_ref", Merge::Set),
+        ("amount", Merge::Set),
+        ("paid_amount", Merge::Set),
+        ("paid_currency", Merge::Set),
+        ("method", Merge::Set),
+        ("row_reference", Merge::Set),
+    ],
+};
+pub const PAYMENT_REFERENCES: Table =
+    Table { name: "payment_references", keys: &["list", "row"], values: &[("reference", Merge::Set)] };
+/// Each row's outcome: `delivered_amount` in the row's local currency,
+/// `charged` and `released` in the programme's.
+pub const PAYMENT_OUTCOMES: Table = Table {
+    name: "payment_outcomes",
+    keys: &["list", "row"],
+    values: &[
+        ("status", Merge::Set),
+        ("delivered_amount", Merge::Set),
+        ("delivered_on", Merge::Set),
+        ("provider_transaction_id", Merge::Set),
+        ("charged", Merge::Set),
+        ("released", Merge::Set),
+        ("confirmed_seq", Merge::Set),
+    ],
+};
 
 /// Every projection table, in the order they are written and compared.
-pub const TABLES: [&Table; 12] = [
+pub const TABLES: [&Table; 19] = [
     &DONORS,
     &PROGRAMMES,
     &FUNDING,
@@ -138,6 +219,13 @@ pub const TABLES: [&Table; 12] = [
     &ASSISTANCE,
     &REACH,
     &REACH_TOTALS,
+    &PROGRAMME_APPROVALS,
+    &PAYMENT_LISTS,
+    &PAYMENT_LIST_TOTALS,
+    &PAYMENT_LIST_APPROVALS,
+    &PAYMENT_LIST_ROWS,
+    &PAYMENT_REFERENCES,
+    &PAYMENT_OUTCOMES,
 ];
 
 /// Tables whose first key column is the seq of the event that creates the
@@ -278,7 +366,22 @@ impl Changes {
                         Value::Int(seq),
                     ],
                 );
+                if let Some(approvals_required) = event.approvals_required {
+                    self.merge(
+                        &PROGRAMME_APPROVALS,
+                        vec![text(&event.code)],
+                        vec![Value::Int(i64::from(approvals_required)), Value::Int(seq)],
+                    );
+                }
             }
+            EventBody::ProgrammeApprovalsSet(event) => {
+                self.merge(
+                    &PROGRAMME_APPROVALS,
+                    vec![text(&event.programme)],
+                    vec![Value::Int(i64::from(event.approvals_required)), Value::Int(seq)],
+                );
+            }
+            EventBody::PaymentList(event) => self.add_payment_list(record, event),
             EventBody::Money(entry) => self.add_money(seq, entry, 1),
             EventBody::EntryReversed(event) => {
                 let reversed_seq = i64::try_from(event.reversed_seq).expect("seq fits in i64");
@@ -311,8 +414,9 @@ impl Changes {
         let funding = |committed, received, allocated| {
             vec![currency_text.clone(), Value::Int(committed), Value::Int(received), Value::Int(allocated)]
         };
-        let line_values =
-            |allocated, cash, in_kind| vec![currency_text.clone(), Value::Int(allocated), Value::Int(cash), Value::Int(in_kind)];
+        let line_values = |allocated, cash, in_kind| {
+            vec![currency_text.clone(), Value::Int(allocated), Value::Int(cash), Value::Int(in_kind), Value::Int(0)]
+        };
         match entry {
             MoneyEntry::FundingCommitted(_) => self.merge(&FUNDING, funding_key, funding(minor, 0, 0)),
             MoneyEntry::FundingReceived(_) => self.merge(&FUNDING, funding_key, funding(0, minor, 0)),

@@ -280,6 +280,7 @@ impl BatchCommand {
                 implementer: body.implementer,
                 starts_on: body.starts_on,
                 ends_on: body.ends_on,
+                approvals_required: None,
             },
             BatchCommand::Commitment(body) => Command::CommitFunding {
                 programme: programme(&body.programme)?,
@@ -443,6 +444,7 @@ async fn append(
         AppendUnit { actor: caller.principal.name.clone(), commands, idempotency, token_hash: Some(caller.token_hash.clone()) };
     let receipts = match state.writer.append(unit).await? {
         UnitOutcome::Appended(receipts) | UnitOutcome::Replayed(receipts) => receipts,
+        UnitOutcome::Unchanged => Vec::new(),
         UnitOutcome::IdempotencyConflict => {
             return Err(ApiError::Conflict("this Idempotency-Key was used with a different request".to_string()));
         }

@@ -203,6 +203,9 @@ impl Folded {
                     activity.add(reversal.reversed_seq, &reversal.reversed, Some(recorded_on), request.donor.as_ref());
                 }
             }
+            // A delivered row is a cash reinsertion payment of its own (a
+            // money event, above); holds are not transactions.
+            EventBody::PaymentList(_) | EventBody::ProgrammeApprovalsSet(_) => {}
         }
     }
 }

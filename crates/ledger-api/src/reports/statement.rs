@@ -188,7 +188,10 @@ impl StatementFold {
         let (entry, sign) = match body {
             EventBody::Money(entry) => (entry, 1),
             EventBody::EntryReversed(reversal) => (&reversal.reversed, -1),
-            EventBody::DonorRegistered(_) | EventBody::ProgrammeRegistered(_) => return,
+            EventBody::DonorRegistered(_)
+            | EventBody::ProgrammeRegistered(_)
+            | EventBody::PaymentList(_)
+            | EventBody::ProgrammeApprovalsSet(_) => return,
         };
         if entry.programme() != &self.programme || entry.donor() != &self.donor {
             return;

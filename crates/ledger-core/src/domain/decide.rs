@@ -10,6 +10,7 @@ use super::events::{
     BudgetAllocated, BudgetReallocated, CashReinsertionPaid, DonorRegistered, EntryReversed, EventBody, FundingCommitted,
     FundingReceived, InKindGrantDelivered, MoneyEntry, ProgrammeRegistered, RATE_DECIMALS,
 };
+use super::payment_lists::{self, Confirmation, PaymentListRow};
 use super::state::{BudgetLineKey, ProgrammeInfo, State, money_text};
 use super::types::{
     BeneficiaryRef, CountryCode, Currency, Dimension, DonorCode, Level, Money, PaymentMethod, ProgrammeCode, Seq,
@@ -45,6 +46,50 @@ pub enum Command {
         implementer: String,
         starts_on: NaiveDate,
         ends_on: NaiveDate,
+        /// Approvals each of its payment lists needs; `None`: the default,
+        /// `APPROVALS_REQUIRED_DEFAULT` (and nothing stored).
+        approvals_required: Option<u32>,
+    },
+    /// The admin sets how many approvals a programme's lists need from now on.
+    SetProgrammeApprovals {
+        programme: ProgrammeCode,
+        approvals_required: u32,
+    },
+    /// Imports a payment list for one budget line and holds its total.
+    /// `list` is chosen by the caller (a new UUID); `by` is the actor (the
+    /// token's name), for four-eyes.
+    ImportPaymentList {
+        list: uuid::Uuid,
+        by: String,
+        programme: ProgrammeCode,
+        donor: DonorCode,
+        country: CountryCode,
+        planned_on: NaiveDate,
+        rows: Vec<PaymentListRow>,
+    },
+    /// One approval of a list, naming the content hash it approves.
+    ApprovePaymentList {
+        list: uuid::Uuid,
+        by: String,
+        content_hash: String,
+    },
+    /// Releases an approved list: one payment reference per row, in row
+    /// order (drawn at random by the caller).
+    ReleasePaymentList {
+        list: uuid::Uuid,
+        by: String,
+        references: Vec<String>,
+    },
+    /// One part of the provider's confirmation file.
+    ConfirmPayments {
+        list: uuid::Uuid,
+        by: String,
+        confirmations: Vec<Confirmation>,
+    },
+    CancelPaymentList {
+        list: uuid::Uuid,
+        by: String,
+        reason: String,
     },
     CommitFunding {
         programme: ProgrammeCode,
@@ -137,18 +182,76 @@ impl Command {
     }
 }
 
-/// Decides one command recorded on `today` (UTC). `target` must be given
-/// for `Command::Reverse`.
+/// What a command decided: the events to record, in order, or nothing to
+/// do (the command asks for what the ledger already holds, such as a
+/// confirmation file sent again), which is not a refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Record(Vec<EventBody>),
+    NothingToDo,
+}
+
+/// Decides one command that records exactly one event (every command but
+/// the payment list ones, whose decisions `decide_events` gives).
 pub fn decide(
     state: &State,
     command: &Command,
     target: Option<&ReversalTarget>,
     today: NaiveDate,
 ) -> Result<EventBody, DomainError> {
-    let body = decide_rules(state, command, target)?;
-    check_dates(state, &body, today)?;
-    check_totals(state, &body)?;
-    Ok(body)
+    match decide_events(state, command, target, today)? {
+        Decision::Record(mut bodies) if bodies.len() == 1 => Ok(bodies.remove(0)),
+        other => panic!("decide is for commands of one event; {other:?} needs decide_events"),
+    }
+}
+
+/// Decides one command recorded on `today` (UTC). `target` must be given
+/// for `Command::Reverse`.
+pub fn decide_events(
+    state: &State,
+    command: &Command,
+    target: Option<&ReversalTarget>,
+    today: NaiveDate,
+) -> Result<Decision, DomainError> {
+    let decision = match decide_payment_lists(state, command, today) {
+        Some(decision) => decision?,
+        None => Decision::Record(vec![decide_rules(state, command, target)?]),
+    };
+    let Decision::Record(bodies) = &decision else { return Ok(decision) };
+    for body in bodies {
+        check_dates(state, body, today)?;
+    }
+    check_totals(state, bodies)?;
+    Ok(decision)
+}
+
+/// The decision of a payment list command (`None` for other commands).
+fn decide_payment_lists(state: &State, command: &Command, today: NaiveDate) -> Option<Result<Decision, DomainError>> {
+    let decision = match command {
+        Command::SetProgrammeApprovals { programme, approvals_required } => {
+            payment_lists::decide::set_approvals(state, programme, *approvals_required)
+        }
+        Command::ImportPaymentList { list, by, programme, donor, country, planned_on, rows } => {
+            let request = payment_lists::decide::ImportRequest {
+                list: *list,
+                by,
+                programme,
+                donor,
+                country: *country,
+                planned_on: *planned_on,
+                rows,
+            };
+            payment_lists::decide::import(state, &request)
+        }
+        Command::ApprovePaymentList { list, by, content_hash } => payment_lists::decide::approve(state, *list, by, content_hash),
+        Command::ReleasePaymentList { list, by, references } => payment_lists::decide::release(state, *list, by, references),
+        Command::ConfirmPayments { list, by, confirmations } => {
+            payment_lists::decide::confirm(state, *list, by, confirmations, today)
+        }
+        Command::CancelPaymentList { list, by, reason } => payment_lists::decide::cancel(state, *list, by, reason),
+        _ => return None,
+    };
+    Some(decision)
 }
 
 /// Refuses a money event dated after `today`, and a payment or grant dated
@@ -181,8 +284,8 @@ fn check_dates(state: &State, body: &EventBody, today: NaiveDate) -> Result<(), 
 
 /// Refuses an event that would take a total the ledger keeps past
 /// `TOTAL_MINOR_UNITS_MAX`, naming the total and the limit in its currency.
-fn check_totals(state: &State, body: &EventBody) -> Result<(), DomainError> {
-    match state.total_past_limit(body) {
+fn check_totals(state: &State, bodies: &[EventBody]) -> Result<(), DomainError> {
+    match state.totals_past_limit(bodies) {
         None => Ok(()),
         Some(change) => Err(DomainError::TotalPastLimit {
             total: change.total.to_string(),
@@ -198,7 +301,10 @@ fn decide_rules(state: &State, command: &Command, target: Option<&ReversalTarget
         Command::RegisterDonor { code, name, kind, iati_identifier } => {
             register_donor(state, code, name, kind, iati_identifier.as_deref())
         }
-        Command::RegisterProgramme { code, name, currency, countries, implementer, starts_on, ends_on } => {
+        Command::RegisterProgramme { code, name, currency, countries, implementer, starts_on, ends_on, approvals_required } => {
+            if let Some(approvals_required) = approvals_required {
+                payment_lists::decide::check_approvals_required(*approvals_required)?;
+            }
             let registered = ProgrammeRegistered {
                 code: code.clone(),
                 name: parse_text("name", name)?,
@@ -207,6 +313,7 @@ fn decide_rules(state: &State, command: &Command, target: Option<&ReversalTarget
                 implementer: parse_text("implementer", implementer)?,
                 starts_on: *starts_on,
                 ends_on: *ends_on,
+                approvals_required: *approvals_required,
             };
             register_programme(state, registered)
         }
@@ -243,6 +350,12 @@ fn decide_rules(state: &State, command: &Command, target: Option<&ReversalTarget
             let target = target.expect("the caller looks up the target of a reversal");
             reverse(state, *seq, reason, target)
         }
+        Command::SetProgrammeApprovals { .. }
+        | Command::ImportPaymentList { .. }
+        | Command::ApprovePaymentList { .. }
+        | Command::ReleasePaymentList { .. }
+        | Command::ConfirmPayments { .. }
+        | Command::CancelPaymentList { .. } => unreachable!("payment list commands are decided by decide_payment_lists"),
     }
 }
 
@@ -304,13 +417,16 @@ fn register_programme(state: &State, registered: ProgrammeRegistered) -> Result<
     Ok(EventBody::ProgrammeRegistered(registered))
 }
 
-fn programme_of<'state>(state: &'state State, programme: &ProgrammeCode) -> Result<&'state ProgrammeInfo, DomainError> {
+pub(crate) fn programme_of<'state>(
+    state: &'state State,
+    programme: &ProgrammeCode,
+) -> Result<&'state ProgrammeInfo, DomainError> {
     state.programmes.get(programme).ok_or_else(|| DomainError::UnknownProgramme(programme.to_string()))
 }
 
 /// Checks that programme and donor exist, that the amount is stated in the
 /// programme's currency (when a currency is stated) and is valid in it.
-fn funding_of<'state>(
+pub(crate) fn funding_of<'state>(
     state: &'state State,
     programme: &ProgrammeCode,
     donor: &DonorCode,
@@ -332,7 +448,7 @@ fn funding_of<'state>(
     Ok((info, money))
 }
 
-fn check_country(info: &ProgrammeInfo, programme: &ProgrammeCode, country: CountryCode) -> Result<(), DomainError> {
+pub(crate) fn check_country(info: &ProgrammeInfo, programme: &ProgrammeCode, country: CountryCode) -> Result<(), DomainError> {
     if info.countries.contains(&country) {
         Ok(())
     } else {
@@ -340,7 +456,7 @@ fn check_country(info: &ProgrammeInfo, programme: &ProgrammeCode, country: Count
     }
 }
 
-fn line_key(programme: &ProgrammeCode, donor: &DonorCode, country: CountryCode) -> BudgetLineKey {
+pub(crate) fn line_key(programme: &ProgrammeCode, donor: &DonorCode, country: CountryCode) -> BudgetLineKey {
     BudgetLineKey { programme: programme.clone(), donor: donor.clone(), country }
 }
 
@@ -451,6 +567,8 @@ fn pay_cash(state: &State, command: &Command) -> Result<EventBody, DomainError> 
         rate: rate.normalize(),
         method: *method,
         paid_on: *paid_on,
+        payment_list: None,
+        row: None,
     })))
 }
 

@@ -3,11 +3,15 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use uuid::Uuid;
+
+use super::payment_lists::Problem;
 use super::types::Seq;
 
 /// A refused command. `kind()` tells the API layer which status it maps to:
 /// `Invalid` 400, `Unknown` 404, `Conflict` 409, `MoneyRule` and
-/// `Inconsistent` 422.
+/// `Inconsistent` 422. A payment list's problems (`PaymentListInvalid`,
+/// `ConfirmationRefused`) carry every problem by row and column.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{field}: {message}")]
@@ -61,6 +65,33 @@ pub enum DomainError {
     OutsideProgrammeDates { field: &'static str, date: NaiveDate, programme: String, starts_on: NaiveDate, ends_on: NaiveDate },
     #[error("{requested} {currency} would take {total} past the most the ledger can hold, {limit} {currency}")]
     TotalPastLimit { total: String, requested: Decimal, limit: Decimal, currency: &'static str },
+    /// A payment list with problems, every one by row and column; nothing
+    /// is held.
+    #[error("the payment list is refused, with {} problem(s): fix every row named and send the whole list again", problems.len())]
+    PaymentListInvalid { problems: Vec<Problem> },
+    #[error("unknown payment list {0}")]
+    UnknownPaymentList(Uuid),
+    #[error("payment list {0} already exists: choose a new id")]
+    PaymentListExists(Uuid),
+    /// The list is not in a status that allows the action (`action` is a
+    /// past participle: "approved", "released", "confirmed", "cancelled").
+    #[error("payment list {list} is {status}: it can no longer be {action}")]
+    PaymentListStatus { list: Uuid, status: &'static str, action: &'static str },
+    #[error("payment list {list} has content hash {content_hash}: approve the list as it was imported, naming that hash")]
+    ContentHashMismatch { list: Uuid, content_hash: String },
+    #[error("payment list {list} was imported by you: another finance officer must approve it")]
+    SelfApproval { list: Uuid },
+    #[error("payment list {list} was already approved by {by}: another finance officer must give the next approval")]
+    ApprovedTwice { list: Uuid, by: String },
+    #[error("payment list {list} has {approvals} of the {required} approvals it needs: it can be released once approved")]
+    ApprovalsMissing { list: Uuid, approvals: usize, required: u32 },
+    #[error("payment list {list} is not released yet: confirmations come after release")]
+    NotReleased { list: Uuid },
+    #[error("a payment reference given is already used in the ledger: draw new references")]
+    PaymentReferenceExists,
+    /// A confirmation file part refused whole, every problem by row.
+    #[error("the confirmation of payment list {list} is refused, with {} problem(s): nothing was recorded; fix every row named and send the file again", problems.len())]
+    ConfirmationRefused { list: Uuid, problems: Vec<Problem> },
 }
 
 /// The broad class of a refusal.
@@ -86,8 +117,21 @@ impl DomainError {
         match self {
             DomainError::Invalid { .. } => ErrorKind::Invalid,
             DomainError::Inconsistent { .. } => ErrorKind::Inconsistent,
-            DomainError::UnknownDonor(_) | DomainError::UnknownProgramme(_) | DomainError::UnknownSeq(_) => ErrorKind::Unknown,
-            DomainError::DonorExists(_) | DomainError::ProgrammeExists(_) => ErrorKind::Conflict,
+            DomainError::UnknownDonor(_)
+            | DomainError::UnknownProgramme(_)
+            | DomainError::UnknownSeq(_)
+            | DomainError::UnknownPaymentList(_) => ErrorKind::Unknown,
+            DomainError::DonorExists(_)
+            | DomainError::ProgrammeExists(_)
+            | DomainError::PaymentListExists(_)
+            | DomainError::PaymentListStatus { .. }
+            | DomainError::ContentHashMismatch { .. }
+            | DomainError::SelfApproval { .. }
+            | DomainError::ApprovedTwice { .. }
+            | DomainError::ApprovalsMissing { .. }
+            | DomainError::NotReleased { .. }
+            | DomainError::PaymentReferenceExists => ErrorKind::Conflict,
+            DomainError::PaymentListInvalid { .. } | DomainError::ConfirmationRefused { .. } => ErrorKind::Inconsistent,
             DomainError::NotPositive { .. }
             | DomainError::TooManyDecimals { .. }
             | DomainError::AmountTooLarge { .. }

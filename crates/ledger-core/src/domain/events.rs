@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::payment_lists::{PaymentListEvent, ProgrammeApprovalsSet};
 use super::types::{BeneficiaryRef, CountryCode, Currency, Dimension, DonorCode, Level, PaymentMethod, ProgrammeCode, Seq};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +31,12 @@ pub struct ProgrammeRegistered {
     pub implementer: String,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
+    /// Approvals each payment list of the programme needs, if stated at
+    /// registration (otherwise `APPROVALS_REQUIRED_DEFAULT`). Absent from
+    /// the payload when not given, so older payloads and hashes are
+    /// unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals_required: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +99,14 @@ pub struct CashReinsertionPaid {
     pub rate: Decimal,
     pub method: PaymentMethod,
     pub paid_on: NaiveDate,
+    /// The payment list whose row this payment delivered, if any (absent
+    /// from the payload otherwise, so older payloads and hashes are
+    /// unchanged). Such a payment is drawn from the list's hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_list: Option<uuid::Uuid>,
+    /// The row of `payment_list` it delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,13 +158,16 @@ pub enum EventBody {
     ProgrammeRegistered(ProgrammeRegistered),
     Money(MoneyEntry),
     EntryReversed(EntryReversed),
+    /// A transition of a payment list's lifecycle.
+    PaymentList(PaymentListEvent),
+    ProgrammeApprovalsSet(ProgrammeApprovalsSet),
 }
 
 /// Decimals kept in the exchange rate implied by a cash payment.
 pub const RATE_DECIMALS: u32 = 8;
 
 /// Every event type name the ledger has ever written, with its current version.
-pub const EVENT_TYPES: [(&str, u32); 9] = [
+pub const EVENT_TYPES: [(&str, u32); 16] = [
     ("donor_registered", 1),
     ("programme_registered", 1),
     ("funding_committed", 1),
@@ -159,6 +177,13 @@ pub const EVENT_TYPES: [(&str, u32); 9] = [
     ("cash_reinsertion_paid", 1),
     ("in_kind_grant_delivered", 1),
     ("entry_reversed", 1),
+    ("payment_list_imported", 1),
+    ("payment_list_approved", 1),
+    ("payment_list_released", 1),
+    ("payment_list_confirmed", 1),
+    ("payment_list_cancelled", 1),
+    ("payment_list_closed", 1),
+    ("programme_approvals_set", 1),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +260,8 @@ impl EventBody {
             EventBody::ProgrammeRegistered(_) => "programme_registered",
             EventBody::Money(entry) => entry.event_type(),
             EventBody::EntryReversed(_) => "entry_reversed",
+            EventBody::PaymentList(event) => event.event_type(),
+            EventBody::ProgrammeApprovalsSet(_) => "programme_approvals_set",
         }
     }
 
@@ -250,6 +277,8 @@ impl EventBody {
             EventBody::ProgrammeRegistered(event) => serde_json::to_string(event),
             EventBody::Money(entry) => return entry.payload_json(),
             EventBody::EntryReversed(event) => serde_json::to_string(event),
+            EventBody::PaymentList(event) => return event.payload_json(),
+            EventBody::ProgrammeApprovalsSet(event) => serde_json::to_string(event),
         };
         result.expect("event payloads always serialize")
     }
@@ -270,6 +299,13 @@ impl EventBody {
             ("cash_reinsertion_paid", 1) => EventBody::Money(MoneyEntry::CashReinsertionPaid(read(event_type, payload)?)),
             ("in_kind_grant_delivered", 1) => EventBody::Money(MoneyEntry::InKindGrantDelivered(read(event_type, payload)?)),
             ("entry_reversed", 1) => EventBody::EntryReversed(read(event_type, payload)?),
+            ("payment_list_imported", 1) => EventBody::PaymentList(PaymentListEvent::Imported(read(event_type, payload)?)),
+            ("payment_list_approved", 1) => EventBody::PaymentList(PaymentListEvent::Approved(read(event_type, payload)?)),
+            ("payment_list_released", 1) => EventBody::PaymentList(PaymentListEvent::Released(read(event_type, payload)?)),
+            ("payment_list_confirmed", 1) => EventBody::PaymentList(PaymentListEvent::Confirmed(read(event_type, payload)?)),
+            ("payment_list_cancelled", 1) => EventBody::PaymentList(PaymentListEvent::Cancelled(read(event_type, payload)?)),
+            ("payment_list_closed", 1) => EventBody::PaymentList(PaymentListEvent::Closed(read(event_type, payload)?)),
+            ("programme_approvals_set", 1) => EventBody::ProgrammeApprovalsSet(read(event_type, payload)?),
             _ => return Err(PayloadError::UnknownType { event_type: event_type.to_string(), version }),
         };
         Ok(body)

@@ -4,11 +4,12 @@
 pub mod decide;
 pub mod error;
 pub mod events;
+pub mod payment_lists;
 pub mod postings;
 pub mod state;
 pub mod types;
 
-pub use decide::{Command, Recipient, ReversalTarget, decide};
+pub use decide::{Command, Decision, Recipient, ReversalTarget, decide, decide_events};
 pub use error::{DomainError, ErrorKind};
 pub use events::{EventBody, MoneyEntry};
 pub use state::{BudgetLine, BudgetLineKey, Funding, ProgrammeTotals, State, Total, TotalChange};

@@ -79,7 +79,12 @@ fn money_postings(entry: &MoneyEntry, sign: i64) -> Vec<Posting> {
 /// The postings an event yields; registrations yield none.
 pub fn postings(body: &EventBody) -> Vec<Posting> {
     let postings = match body {
-        EventBody::DonorRegistered(_) | EventBody::ProgrammeRegistered(_) => Vec::new(),
+        // A hold is not a posting: held money is still on its budget line
+        // until a delivered row is charged (its cash reinsertion payment).
+        EventBody::DonorRegistered(_)
+        | EventBody::ProgrammeRegistered(_)
+        | EventBody::PaymentList(_)
+        | EventBody::ProgrammeApprovalsSet(_) => Vec::new(),
         EventBody::Money(entry) => money_postings(entry, 1),
         EventBody::EntryReversed(event) => money_postings(&event.reversed, -1),
     };

@@ -8,10 +8,12 @@
 //! (`State::total_past_limit`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
 use super::events::{EventBody, MoneyEntry};
+use super::payment_lists::{APPROVALS_REQUIRED_DEFAULT, ListRowState, PaymentListEvent, PaymentListState, PaymentListStatus};
 use super::types::{CountryCode, Currency, DonorCode, Money, ProgrammeCode, Seq, TOTAL_MINOR_UNITS_MAX, to_minor_units};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub struct ProgrammeInfo {
     /// The first and last day a payment or grant of the programme may be dated.
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
+    /// Approvals each payment list imported from now on needs.
+    pub approvals_required: u32,
 }
 
 /// Funding of one programme by one donor, in minor units.
@@ -49,7 +53,7 @@ pub struct ProgrammeTotals {
 }
 
 /// One total the ledger keeps, in minor units.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Total {
     ProgrammeCommitted(ProgrammeCode),
     ProgrammeReceived(ProgrammeCode),
@@ -61,6 +65,8 @@ pub enum Total {
     LineAllocated(BudgetLineKey),
     LineDisbursedCash(BudgetLineKey),
     LineDisbursedInKind(BudgetLineKey),
+    /// What payment lists hold on a budget line.
+    LineHeld(BudgetLineKey),
     /// What a programme's cash payments in one country delivered in one
     /// local currency.
     LocalPaid(ProgrammeCode, CountryCode, Currency),
@@ -79,6 +85,7 @@ impl std::fmt::Display for Total {
             Total::LineAllocated(key) => write!(formatter, "the allocations of budget line {key}"),
             Total::LineDisbursedCash(key) => write!(formatter, "the cash paid from budget line {key}"),
             Total::LineDisbursedInKind(key) => write!(formatter, "the in-kind grants of budget line {key}"),
+            Total::LineHeld(key) => write!(formatter, "the money payment lists hold on budget line {key}"),
             Total::LocalPaid(programme, country, currency) => {
                 write!(formatter, "the {currency} paid in {country} by programme {programme}")
             }
@@ -158,6 +165,8 @@ pub struct BudgetLine {
     pub allocated: i64,
     pub disbursed_cash: i64,
     pub disbursed_in_kind: i64,
+    /// Held by payment lists: imported, not yet charged or released.
+    pub held: i64,
 }
 
 impl BudgetLine {
@@ -165,8 +174,9 @@ impl BudgetLine {
         self.disbursed_cash + self.disbursed_in_kind
     }
 
+    /// Allocated − disbursed − held.
     pub fn available(&self) -> i64 {
-        self.allocated - self.disbursed()
+        self.allocated - self.disbursed() - self.held
     }
 }
 
@@ -180,6 +190,11 @@ pub struct State {
     /// Minor units of each local currency paid per (programme, country).
     pub local_paid: HashMap<(ProgrammeCode, CountryCode, Currency), i64>,
     pub reversed: HashSet<Seq>,
+    /// Every payment list, shared so that cloning the state stays cheap
+    /// (a list is copied only when an event changes it).
+    pub payment_lists: HashMap<uuid::Uuid, Arc<PaymentListState>>,
+    /// Every payment reference issued, in every list.
+    pub payment_references: HashSet<String>,
     /// The seq of the last event folded in (0 for an empty ledger).
     pub head_seq: Seq,
 }
@@ -207,15 +222,42 @@ impl State {
                     countries: event.countries.iter().copied().collect(),
                     starts_on: event.starts_on,
                     ends_on: event.ends_on,
+                    approvals_required: event.approvals_required.unwrap_or(APPROVALS_REQUIRED_DEFAULT),
                 };
                 self.programmes.insert(event.code.clone(), info);
             }
+            EventBody::ProgrammeApprovalsSet(event) => {
+                let info = self.programmes.get_mut(&event.programme).expect("approvals are set for a registered programme");
+                info.approvals_required = event.approvals_required;
+            }
+            EventBody::PaymentList(event) => self.apply_payment_list(event),
             EventBody::Money(entry) => self.apply_money(entry, 1),
             EventBody::EntryReversed(event) => {
                 self.reversed.insert(event.reversed_seq);
                 self.apply_money(&event.reversed, -1);
             }
         }
+    }
+
+    /// Folds in a payment list event: the list's own state, its hold on
+    /// its budget line, the references issued.
+    fn apply_payment_list(&mut self, event: &PaymentListEvent) {
+        if let PaymentListEvent::Imported(imported) = event {
+            let list = imported_list(imported);
+            let line = self.lines.entry(list.line.clone()).or_default();
+            line.held = line.held.checked_add(list.held).expect("decided lists keep every total within TOTAL_MINOR_UNITS_MAX");
+            self.payment_lists.insert(imported.list, Arc::new(list));
+            return;
+        }
+        let list = Arc::make_mut(self.payment_lists.get_mut(&event.list()).expect("events follow their list's import"));
+        let held_before = list.held;
+        list.apply(event);
+        if let PaymentListEvent::Released(released) = event {
+            self.payment_references.extend(released.references.iter().map(|reference| reference.reference.clone()));
+        }
+        let released = held_before - list.held;
+        let line = self.lines.entry(list.line.clone()).or_default();
+        line.held -= released;
     }
 
     /// Applies a money entry's effect; `sign` is -1 for its reversal.
@@ -241,6 +283,7 @@ impl State {
             Total::LineAllocated(key) => self.line(key).allocated,
             Total::LineDisbursedCash(key) => self.line(key).disbursed_cash,
             Total::LineDisbursedInKind(key) => self.line(key).disbursed_in_kind,
+            Total::LineHeld(key) => self.line(key).held,
             Total::LocalPaid(code, country, currency) => {
                 self.local_paid.get(&(code.clone(), *country, *currency)).copied().unwrap_or_default()
             }
@@ -262,6 +305,7 @@ impl State {
             Total::LineAllocated(key) => &mut self.lines.entry(key.clone()).or_default().allocated,
             Total::LineDisbursedCash(key) => &mut self.lines.entry(key.clone()).or_default().disbursed_cash,
             Total::LineDisbursedInKind(key) => &mut self.lines.entry(key.clone()).or_default().disbursed_in_kind,
+            Total::LineHeld(key) => &mut self.lines.entry(key.clone()).or_default().held,
             Total::LocalPaid(code, country, currency) => self.local_paid.entry((code.clone(), *country, *currency)).or_default(),
         }
     }
@@ -272,12 +316,54 @@ impl State {
         let changes = match body {
             EventBody::Money(entry) => total_changes(entry, 1),
             EventBody::EntryReversed(event) => total_changes(&event.reversed, -1),
-            EventBody::DonorRegistered(_) | EventBody::ProgrammeRegistered(_) => return None,
+            EventBody::PaymentList(PaymentListEvent::Imported(imported)) => {
+                let key = BudgetLineKey {
+                    programme: imported.programme.clone(),
+                    donor: imported.donor.clone(),
+                    country: imported.country,
+                };
+                let minor = to_minor_units(imported.total, imported.currency);
+                vec![TotalChange { total: Total::LineHeld(key), currency: imported.currency, minor }]
+            }
+            // The other list events only lower the hold; their payments
+            // are checked as money entries of their own.
+            EventBody::DonorRegistered(_)
+            | EventBody::ProgrammeRegistered(_)
+            | EventBody::ProgrammeApprovalsSet(_)
+            | EventBody::PaymentList(_) => return None,
         };
-        changes.into_iter().find(|change| {
-            change.minor > 0
-                && self.total(&change.total).checked_add(change.minor).is_none_or(|after| after > TOTAL_MINOR_UNITS_MAX)
-        })
+        changes.into_iter().find(|change| self.past_limit(change, 0))
+    }
+
+    /// Whether `change`, on top of `already` minor units added to the same
+    /// total earlier in the unit, takes it past `TOTAL_MINOR_UNITS_MAX`.
+    fn past_limit(&self, change: &TotalChange, already: i64) -> bool {
+        let minor = change.minor.saturating_add(already);
+        minor > 0 && self.total(&change.total).checked_add(minor).is_none_or(|after| after > TOTAL_MINOR_UNITS_MAX)
+    }
+
+    /// As `total_past_limit`, for the events of one decision together:
+    /// each total's changes are summed before the check.
+    pub fn totals_past_limit(&self, bodies: &[EventBody]) -> Option<TotalChange> {
+        if let [body] = bodies {
+            return self.total_past_limit(body);
+        }
+        let mut sums: HashMap<Total, i64> = HashMap::new();
+        for body in bodies {
+            let changes = match body {
+                EventBody::Money(entry) => total_changes(entry, 1),
+                EventBody::EntryReversed(event) => total_changes(&event.reversed, -1),
+                other => self.total_past_limit(other).into_iter().collect(),
+            };
+            for change in changes {
+                let already = sums.get(&change.total).copied().unwrap_or_default();
+                if self.past_limit(&change, already) {
+                    return Some(change);
+                }
+                *sums.entry(change.total.clone()).or_default() = already.saturating_add(change.minor);
+            }
+        }
+        None
     }
 
     /// Sets each programme's totals from its funding and budget lines (for
@@ -312,11 +398,42 @@ impl State {
             }
         }
         for (key, line) in &self.lines {
-            if line.available() < 0 || line.allocated < 0 || line.disbursed_cash < 0 || line.disbursed_in_kind < 0 {
+            let negative = line.allocated < 0 || line.disbursed_cash < 0 || line.disbursed_in_kind < 0 || line.held < 0;
+            if line.available() < 0 || negative {
                 return Err(format!("budget line {key} breaks its bounds: {line:?}"));
             }
         }
         Ok(())
+    }
+}
+
+/// A list as its import leaves it.
+fn imported_list(imported: &super::payment_lists::PaymentListImported) -> PaymentListState {
+    let rows: Vec<ListRowState> = imported
+        .rows
+        .iter()
+        .map(|row| ListRowState {
+            row: row.row,
+            beneficiary_ref: row.beneficiary_ref.clone(),
+            amount_minor: to_minor_units(row.amount, imported.currency),
+            paid_minor: to_minor_units(row.paid_amount, row.paid_currency),
+            paid_currency: row.paid_currency,
+            method: row.method,
+            reference: None,
+            outcome: None,
+        })
+        .collect();
+    PaymentListState {
+        line: BudgetLineKey { programme: imported.programme.clone(), donor: imported.donor.clone(), country: imported.country },
+        currency: imported.currency,
+        status: PaymentListStatus::Imported,
+        imported_by: imported.imported_by.clone(),
+        content_hash: imported.content_hash.clone(),
+        approvals_required: imported.approvals_required,
+        approvals: Vec::new(),
+        rows,
+        by_reference: HashMap::new(),
+        held: to_minor_units(imported.total, imported.currency),
     }
 }
 

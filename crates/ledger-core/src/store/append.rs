@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::one_statement::{self, Cell, Insert, Lock};
 use super::{Backend, Projector, StoreError, record_from_row, seq_to_i64};
 use crate::chain::{EventRecord, GENESIS_PREV_HASH, HashedFields, event_hash};
-use crate::domain::{Command, DomainError, EventBody, ReversalTarget, Seq, State, decide};
+use crate::domain::payment_lists::PAYMENT_LIST_ROWS_MAX;
+use crate::domain::{Command, Decision, DomainError, EventBody, ReversalTarget, Seq, State, decide_events};
 use crate::keys::KeyRing;
 
 /// Events written per INSERT statement on SQLite (PostgreSQL takes them
@@ -20,6 +21,9 @@ use crate::keys::KeyRing;
 pub const INSERT_ROWS_MAX: usize = 400;
 /// Commands one unit (one request) may carry.
 pub const UNIT_COMMANDS_MAX: usize = 1_000;
+/// Events one unit made from a file (a payment list's confirmation: one
+/// event per delivered row, the confirmation and the closing) may record.
+pub const FILE_UNIT_EVENTS_MAX: usize = PAYMENT_LIST_ROWS_MAX + 2;
 
 /// A client's claim on an Idempotency-Key: the key and a hash of its request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +68,10 @@ pub enum UnitOutcome {
     /// The unit's token was revoked (or is unknown) when its batch was
     /// written; nothing of the unit was kept.
     TokenRevoked,
+    /// Every command of the unit asked for what the ledger already holds
+    /// (a confirmation file sent again): nothing was recorded, and nothing
+    /// was refused.
+    Unchanged,
 }
 
 pub(crate) struct Head {
@@ -323,8 +331,14 @@ impl Appender {
                 Some(seq) => Some(find_target(connection, batch, seq).await?),
                 None => None,
             };
-            match decide(&batch.state, command, target.as_ref(), today) {
-                Ok(body) => self.push_event(batch, &unit.actor, body),
+            match decide_events(&batch.state, command, target.as_ref(), today) {
+                Ok(Decision::Record(bodies)) => {
+                    assert!(bodies.len() <= FILE_UNIT_EVENTS_MAX, "a decision records at most FILE_UNIT_EVENTS_MAX events");
+                    for body in bodies {
+                        self.push_event(batch, &unit.actor, body);
+                    }
+                }
+                Ok(Decision::NothingToDo) => {}
                 Err(error) => {
                     batch.events.truncate(first_new);
                     if let Some(saved_state) = saved_state {
@@ -334,6 +348,9 @@ impl Appender {
                     return Ok(UnitOutcome::Refused { index, error });
                 }
             }
+        }
+        if batch.events.len() == first_new {
+            return Ok(UnitOutcome::Unchanged);
         }
         let receipts: Vec<Receipt> = batch.events[first_new..].iter().map(|(record, _)| receipt_of(record)).collect();
         if let Some(claim) = &unit.idempotency {

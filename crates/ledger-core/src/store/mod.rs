@@ -22,7 +22,7 @@ use crate::chain::{ChainFailure, ChainFault, ChainVerifier, EventRecord};
 use crate::domain::{EventBody, Seq, State};
 use crate::keys::KeyRing;
 
-pub use append::{AppendUnit, Appender, IdempotencyClaim, Receipt, UNIT_COMMANDS_MAX, UnitOutcome};
+pub use append::{AppendUnit, Appender, FILE_UNIT_EVENTS_MAX, IdempotencyClaim, Receipt, UNIT_COMMANDS_MAX, UnitOutcome};
 pub use writer::Writer;
 
 /// Connections in the pool of an embedded SQLite database.
