@@ -115,6 +115,11 @@ pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D
     }
 }
 
+/// As [`whole_number`], for an optional field (`#[serde(default)]`).
+pub fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    whole_number(deserializer).map(Some)
+}
+
 /// Parses a JSON document, refusing an object that holds one key twice, at
 /// any depth (serde_json alone keeps the last one, so two readers could
 /// understand one body differently). Nesting is bounded by serde_json's own

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, reads, registrations, reports, tiles, writes};
+use super::{audit, payment_list_reads, payment_lists, reads, registrations, reports, tiles, writes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,9 @@ use super::{audit, reads, registrations, reports, tiles, writes};
         reads::trial_balance, reads::duplicates, reads::healthz,
         registrations::list_programmes, registrations::programme, registrations::list_donors,
         reports::statement, reports::iati,
+        payment_lists::import, payment_list_reads::list_payment_lists, payment_list_reads::payment_list,
+        payment_lists::approve, payment_lists::release, payment_list_reads::instructions_file, payment_lists::confirm,
+        payment_lists::cancel, payment_lists::set_approvals_required,
         audit::export, audit::checkpoint_note, tiles::tile, audit::checkpoint_public_key, audit::latest_checkpoint, audit::checkpoint_of_size,
         audit::inclusion_proof, audit::consistency_proof, openapi_json,
     ),

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use ledger_core::domain::payment_lists::PaymentListRow;
 use ledger_core::domain::types::PaymentMethod;
 use ledger_core::domain::{BeneficiaryRef, Currency, DomainError, Money};
 use ledger_core::keys::KeyRing;
@@ -39,6 +40,8 @@ pub const LIST_COLUMNS: [ColumnSpec; 6] = [
 pub struct ListRow {
     /// 1 is the first row under the header (or the first of the JSON rows).
     pub row: u32,
+    /// The line of the file it starts on (none for JSON).
+    pub line: Option<u64>,
     pub beneficiary: BeneficiaryRef,
     /// Charged to the budget line, in the programme's currency.
     pub amount: Money,
@@ -47,6 +50,26 @@ pub struct ListRow {
     pub method: PaymentMethod,
     /// The implementer's own reference for the row (never personal data).
     pub row_reference: Option<String>,
+}
+
+impl ListRow {
+    /// The row as the domain takes it.
+    pub fn to_domain(&self) -> PaymentListRow {
+        PaymentListRow {
+            row: self.row,
+            beneficiary_ref: self.beneficiary.clone(),
+            amount: self.amount.amount,
+            paid_amount: self.paid.amount,
+            paid_currency: self.paid.currency,
+            method: self.method,
+            row_reference: self.row_reference.clone(),
+        }
+    }
+}
+
+/// The line of the file each row starts on, by row number.
+pub fn lines(rows: &[ListRow]) -> HashMap<u32, u64> {
+    rows.iter().filter_map(|row| row.line.map(|line| (row.row, line))).collect()
 }
 
 /// A row's cells before they are checked, in the order of [`LIST_COLUMNS`].
@@ -65,14 +88,35 @@ pub fn rows_from_csv(
     keys: &KeyRing,
     programme_currency: Currency,
 ) -> Result<Result<Vec<ListRow>, Report>, FileError> {
+    rows_from_csv_with_progress(bytes, keys, programme_currency, |_, _| {})
+}
+
+/// Rows checked between two calls of `progress`.
+const PROGRESS_ROWS: usize = 1_000;
+
+/// As [`rows_from_csv`], calling `progress(rows checked, rows)` as it goes.
+pub fn rows_from_csv_with_progress(
+    bytes: &[u8],
+    keys: &KeyRing,
+    programme_currency: Currency,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Result<Vec<ListRow>, Report>, FileError> {
     let records = table::read(bytes, &LIST_COLUMNS, PAYMENT_LIST_ROWS_MAX)?;
-    let raws = records.iter().map(|record| RawRow {
-        row: record.row,
-        line: Some(record.line),
-        cells: std::array::from_fn(|index| record.cell(index)),
-        reported: [false; 6],
+    let total = records.len() as u64;
+    let raws = records.iter().enumerate().map(|(index, record)| {
+        if index % PROGRESS_ROWS == 0 {
+            progress(index as u64, total);
+        }
+        RawRow {
+            row: record.row,
+            line: Some(record.line),
+            cells: std::array::from_fn(|index| record.cell(index)),
+            reported: [false; 6],
+        }
     });
-    Ok(check_rows(raws, keys, programme_currency, Vec::new()))
+    let checked = check_rows(raws, keys, programme_currency, Vec::new());
+    progress(total, total);
+    Ok(checked)
 }
 
 /// Reads a JSON payment list, `{"rows": [..]}`: each row an object of
@@ -153,7 +197,15 @@ fn check_rows<'a>(
             if let (Some(amount), Some(paid), Some(method), true) =
                 (checked.amount, checked.paid, checked.method, problems.len() == reported)
             {
-                rows.push(ListRow { row: raw.row, beneficiary, amount, paid, method, row_reference: checked.row_reference });
+                rows.push(ListRow {
+                    row: raw.row,
+                    line: raw.line,
+                    beneficiary,
+                    amount,
+                    paid,
+                    method,
+                    row_reference: checked.row_reference,
+                });
             }
         }
     }

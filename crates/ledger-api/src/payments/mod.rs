@@ -7,6 +7,7 @@
 //! and the provider gets the instruction file (`instructions`).
 
 pub mod cells;
+pub mod cli;
 pub mod confirmation_file;
 pub mod instructions;
 pub mod list_file;

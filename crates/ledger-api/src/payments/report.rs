@@ -3,6 +3,8 @@
 //! warnings (it is not). A problem never repeats what a cell holds, so the
 //! report names no returnee: rows are named by number.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -59,6 +61,20 @@ pub struct RefusalDocument {
 pub const REPORT_CSV_HEADER: [&str; 5] = ["row", "line", "column", "severity", "message"];
 
 impl Report {
+    /// The domain's problems with a file, with the line of each row.
+    pub fn from_domain(problems: Vec<ledger_core::domain::payment_lists::Problem>, lines: &HashMap<u32, u64>) -> Report {
+        let errors = problems
+            .into_iter()
+            .map(|problem| RowProblem {
+                row: problem.row,
+                line: problem.row.and_then(|row| lines.get(&row).copied()),
+                column: Some(problem.column.to_string()),
+                message: problem.message,
+            })
+            .collect();
+        Report { errors, warnings: Vec::new() }
+    }
+
     pub fn is_refused(&self) -> bool {
         !self.errors.is_empty()
     }
