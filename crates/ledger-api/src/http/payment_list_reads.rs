@@ -194,6 +194,14 @@ pub async fn view(state: &AppState, id: Uuid) -> Result<PaymentListView, ApiErro
     detail.map(detail_view).ok_or_else(no_list)
 }
 
+/// The list's figures without its approvals and rows (cheap at any size),
+/// for the answers of the transitions.
+pub async fn summary(state: &AppState, id: Uuid) -> Result<PaymentListView, ApiError> {
+    let mut connection = connection(state).await?;
+    let summary = lists::payment_list_summary(&mut connection, id).await.map_err(database)?;
+    summary.map(summary_view).ok_or_else(no_list)
+}
+
 /// The programme's currency (404 for an unknown programme).
 pub async fn programme_currency(state: &AppState, programme: &ProgrammeCode) -> Result<Currency, ApiError> {
     let code = crate::reports::programme_currency(&state.ledger.store, programme).await?;

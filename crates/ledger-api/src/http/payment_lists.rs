@@ -76,7 +76,8 @@ pub struct Imported {
 }
 
 /// The answer to a transition: the events it recorded (none for a
-/// confirmation file sent again) and the list as it now stands.
+/// confirmation file sent again) and the list's figures as they now stand
+/// (its approvals and rows are read with `GET /v1/payment-lists/{id}`).
 #[derive(Serialize, ToSchema)]
 pub struct Transition {
     pub events: Vec<Appended>,
@@ -247,7 +248,7 @@ pub async fn import(
             CommandOutcome::Refused(error) => return Err(error.into()),
         };
         let id = payment_list_reads::list_of_event(&state, receipt.seq).await?;
-        let view = payment_list_reads::view(&state, id).await?;
+        let view = payment_list_reads::summary(&state, id).await?;
         let warnings = payment_list_reads::warnings(&state, &programme, query.planned_on, &warning_rows).await?;
         let imported = Imported {
             id,
@@ -294,7 +295,7 @@ async fn transition(
         CommandOutcome::Unchanged => (StatusCode::OK, Vec::new()),
         CommandOutcome::Refused(error) => return Err(refusal(error)),
     };
-    let list = payment_list_reads::view(state, list).await?;
+    let list = payment_list_reads::summary(state, list).await?;
     Ok((status, axum::Json(Transition { events, list })).into_response())
 }
 
@@ -311,7 +312,7 @@ fn command_list(command: &Command) -> Uuid {
 /// The list of a path, known to the ledger (404 otherwise).
 async fn known_list(state: &AppState, id: &str) -> Result<PaymentListView, ApiError> {
     let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("no payment list with that id".to_string()))?;
-    payment_list_reads::view(state, id).await
+    payment_list_reads::summary(state, id).await
 }
 
 /// Approve a payment list (another finance officer than its importer)
