@@ -233,8 +233,9 @@ test_on_both_backends! {
 
 test_on_both_backends! {
     /// Wrong header, missing column, extra column, bad quoting, an empty
-    /// file and a file that is not UTF-8 are each refused (400) with their
-    /// own reason and hold nothing; a byte order mark is fine.
+    /// file and a file that is not UTF-8 are each refused whole (422, a
+    /// report of one problem) with their own reason and hold nothing; a
+    /// byte order mark is fine.
     async fn a_malformed_csv_is_refused_with_its_own_reason_and_a_bom_is_fine(database: TestDatabase) {
         let cycle = Cycle::start(&database).await;
         let head = cycle.server.head_seq().await;
@@ -249,8 +250,9 @@ test_on_both_backends! {
             ("case_id,amount,paid_amount,paid_currency,method\n".to_string(), "no rows"),
         ] {
             let answer = cycle.import_csv(&cycle.server.finance_officer, LIST_PATH, &file).await;
-            cycle.server.assert_refused(&answer, 400, head, reason).await;
-            assert!(detail(&answer).contains(reason), "{reason}: {}", detail(&answer));
+            cycle.server.assert_refused(&answer, 422, head, reason).await;
+            let message = answer.json()["errors"][0]["message"].as_str().unwrap_or_default().to_string();
+            assert!(message.contains(reason), "{reason}: {}", answer.body);
         }
         let not_utf8 = cycle
             .server
@@ -258,8 +260,9 @@ test_on_both_backends! {
             .header("content-type", "text/csv")
             .body(b"case_id,amount,paid_amount,paid_currency,method\nMA-\xe9,1,1,MAD,cash_in_hand\n".to_vec());
         let answer = cycle.server.send(not_utf8).await;
-        cycle.server.assert_refused(&answer, 400, head, "not UTF-8").await;
-        assert!(detail(&answer).contains("not UTF-8 text (line 2)"), "{}", detail(&answer));
+        cycle.server.assert_refused(&answer, 422, head, "not UTF-8").await;
+        assert_eq!(answer.json()["errors"][0]["line"], json!(2), "{}", answer.body);
+        assert!(answer.body.contains("not UTF-8 text (line 2)"), "{}", answer.body);
         let xml = cycle.server.request(Method::POST, LIST_PATH, &cycle.server.finance_officer).header("content-type", "text/xml").body("<x/>");
         cycle.server.assert_refused(&cycle.server.send(xml).await, 415, head, "another media type").await;
         assert_eq!(cycle.held_in_morocco().await, "0.00", "nothing is held");
@@ -468,7 +471,7 @@ test_on_both_backends! {
         let changed = cycle.confirm(&id, &confirmation(&[(&references[0], "failed", "")])).await;
         cycle.server.assert_refused(&changed, 422, head, "a row confirmed again with another outcome").await;
         let malformed = cycle.confirm(&id, "reference,status\nx,y\n").await;
-        cycle.server.assert_refused(&malformed, 400, head, "a confirmation file without its columns").await;
+        cycle.server.assert_refused(&malformed, 422, head, "a confirmation file without its columns").await;
         let bad_rows = cycle.confirm(&id, &confirmation(&[(&references[1], "sent", "1")])).await;
         cycle.server.assert_refused(&bad_rows, 422, head, "a row of unknown status").await;
         cycle.assert_consistent().await;

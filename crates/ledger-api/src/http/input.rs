@@ -117,7 +117,8 @@ pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D
 
 /// As [`whole_number`], for an optional field (`#[serde(default)]`).
 pub fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    whole_number(deserializer).map(Some)
+    let number = <Option<Number> as serde::Deserialize>::deserialize(deserializer)?;
+    number.map(|number| whole_number(number).map_err(|error| de::Error::custom(error.to_string()))).transpose()
 }
 
 /// Parses a JSON document, refusing an object that holds one key twice, at

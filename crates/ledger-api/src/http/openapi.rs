@@ -58,7 +58,7 @@ fn status_description(status: &str) -> &'static str {
         "409" => "conflict: an Idempotency-Key used with another request, or a code already registered",
         "413" => "the body is larger than the route accepts",
         "415" => "the body is not sent as application/json",
-        "422" => "a money rule refused the request",
+        "422" => "a money rule refused the request, or a file was refused whole (its report by row)",
         "500" => "internal error (logged)",
         _ => {
             "unavailable: shutting down, or the database busy, unreachable or full (nothing recorded), or the outcome of a commit unknown"
@@ -217,7 +217,10 @@ pub fn document() -> Value {
                 for parameter in parameters {
                     let form = match parameter["name"].as_str() {
                         Some("code" | "programme" | "donor") => Some(forms.code.clone()),
-                        Some("iso") => Some(forms.country.clone()),
+                        Some("iso" | "country") => Some(forms.country.clone()),
+                        Some("status") => {
+                            Some(json!({"type": "string", "enum": ["imported", "approved", "released", "closed", "cancelled"]}))
+                        }
                         Some("tile_path") => Some(json!({"type": "string", "pattern": crate::tiles::TILE_PATH_PATTERN})),
                         _ => None,
                     };

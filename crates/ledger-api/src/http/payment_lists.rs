@@ -157,8 +157,19 @@ async fn read_body(body: Body, bytes_max: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, bytes_max).await.map_err(|_| ApiError::PayloadTooLarge(bytes_max))
 }
 
-fn file_error(error: FileError) -> ApiError {
-    ApiError::BadRequest(error.to_string())
+/// A file that cannot be read as its kind is refused whole like one with
+/// row problems: 422 with a report of one problem, at its line.
+fn file_error(error: FileError, as_csv: bool, kind: &str, title: &str) -> ApiError {
+    let line = match error {
+        FileError::NotUtf8 { line } | FileError::BadQuoting { line, .. } | FileError::WrongCellCount { line, .. } => Some(line),
+        _ => None,
+    };
+    let row = match error {
+        FileError::WrongCellCount { row, .. } => Some(row),
+        _ => None,
+    };
+    let problem = RowProblem { row, line, column: None, message: error.to_string() };
+    refused(Report { errors: vec![problem], warnings: Vec::new() }, as_csv, kind, title, "nothing was recorded")
 }
 
 fn refused(report: Report, as_csv: bool, kind: &str, title: &str, consequence: &str) -> ApiError {
@@ -182,7 +193,8 @@ fn list_rows(
 ) -> Result<Vec<ListRow>, ApiError> {
     let keys = &state.ledger.keys;
     let rows = if is_media(headers, "text/csv") {
-        list_file::rows_from_csv(bytes, keys, currency).map_err(file_error)?
+        list_file::rows_from_csv(bytes, keys, currency)
+            .map_err(|error| file_error(error, report_as_csv(headers), "payment-list-refused", "The payment list was refused"))?
     } else if is_media(headers, "application/json") {
         let value = super::input::json_with_unique_keys(bytes)?;
         list_file::rows_from_json(&value, keys, currency).map_err(ApiError::BadRequest)?
@@ -274,6 +286,9 @@ async fn optional_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body
         return Err(ApiError::UnsupportedMediaType);
     }
     let value = super::input::json_with_unique_keys(&bytes)?;
+    if value.is_null() {
+        return Ok((None, bytes));
+    }
     let parsed = serde_json::from_value(value).map_err(|error| ApiError::BadRequest(format!("body: {error}")))?;
     Ok((Some(parsed), bytes))
 }
@@ -422,11 +437,12 @@ pub async fn confirm(
         if !is_media(&headers, "text/csv") {
             return Err(ApiError::UnsupportedMediaTypeOf("send the confirmation file as text/csv".to_string()));
         }
+        let list = known_list(&state, &id).await?;
         let bytes = read_body(body, CONFIRMATION_BODY_BYTES_MAX).await?;
         let as_csv = report_as_csv(&headers);
-        let confirmations =
-            confirmation_file::read(&bytes).map_err(file_error)?.map_err(|report| refused_confirmation(report, as_csv))?;
-        let list = known_list(&state, &id).await?;
+        let confirmations = confirmation_file::read(&bytes)
+            .map_err(|error| file_error(error, as_csv, "confirmation-refused", "The confirmation file was refused"))?
+            .map_err(|report| refused_confirmation(report, as_csv))?;
         let lines: HashMap<u32, u64> = confirmations.iter().map(|row| (row.row, row.line)).collect();
         let confirmations = confirmations
             .into_iter()
