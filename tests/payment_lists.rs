@@ -73,6 +73,7 @@ async fn one_whole_cycle_holds_charges_releases_and_closes(database: TestDatabas
     assert_eq!(available_minor(store).await, 100_000 - 18_000);
     let imported = detail(store, list).await;
     assert_eq!((imported.summary.status, imported.summary.held), (PaymentListStatus::Imported, amount("180.00")));
+    assert_held_everywhere(store, "180.00", "820.00").await;
     assert_verified_and_rebuilt(store).await;
 
     let hash = imported.summary.content_hash.clone();
@@ -122,9 +123,59 @@ async fn one_whole_cycle_holds_charges_releases_and_closes(database: TestDatabas
     assert!(matches!(cancel, UnitOutcome::Refused { error: DomainError::PaymentListStatus { status: "closed", .. }, .. }));
     let balance = projections::balances::programme_balance(store, LINE.0).await.unwrap();
     assert_eq!(balance.figures.disbursed.cash, "125.00");
+    assert_held_everywhere(store, "0.00", "875.00").await;
+    let statement = statement_of(store).await;
+    assert_eq!((statement.closing.held, statement.movements.held, statement.closing.cash), (0, 0, 12_500));
+    let organisation = ledger_api::reports::iati::ReportingOrg::parse("XM-DAC-47066", "IOM", "40").unwrap();
+    let request = ledger_api::reports::iati::IatiRequest {
+        programme: Some(programme(LINE.0)),
+        donor: None,
+        until: store.head().await.unwrap().0,
+        day: chrono::Utc::now().date_naive(),
+    };
+    let xml = String::from_utf8(ledger_api::reports::iati::iati_file(store, &organisation, &request).await.unwrap()).unwrap();
+    assert!(xml.contains(">125.00</value>"), "the delivered rows are the month's cash expenditure: {xml}");
     assert_verified_and_rebuilt(store).await;
 }
 on_both_backends!(one_whole_cycle_holds_charges_releases_and_closes);
+
+/// The statement of the line's donor from the first event to the head.
+async fn statement_of(store: &Store) -> ledger_api::reports::statement::Statement {
+    let period = ledger_api::reports::statement::Period {
+        programme: programme(LINE.0),
+        donor: donor(LINE.1),
+        from: date("2023-01-01"),
+        to: chrono::Utc::now().date_naive(),
+    };
+    let (head, _) = store.head().await.unwrap();
+    ledger_api::reports::statement::statement(store, &period, currency("EUR"), 0, head).await.unwrap()
+}
+
+/// `held` and `available` of the line in the programme, donor and country
+/// balances and in the statement.
+async fn assert_held_everywhere(store: &Store, held: &str, available: &str) {
+    let programme_balance = projections::balances::programme_balance(store, LINE.0).await.unwrap();
+    assert_eq!((programme_balance.figures.held.as_str(), programme_balance.figures.available.as_str()), (held, available));
+    let morocco = programme_balance.by_country.iter().find(|figures| figures.country == LINE.2).unwrap();
+    assert_eq!((morocco.held.as_str(), morocco.available.as_str()), (held, available));
+    let by_donor = programme_balance.by_donor.iter().find(|figures| figures.donor == LINE.1).unwrap();
+    assert_eq!(by_donor.figures.held, held);
+    let donor_balance = projections::balances::donor_balance(store, LINE.1).await.unwrap();
+    assert_eq!(donor_balance.programmes[0].figures.held, held);
+    let country_balance = projections::balances::country_balance(store, LINE.2).await.unwrap();
+    assert_eq!(
+        (country_balance.programmes[0].held.as_str(), country_balance.programmes[0].available.as_str()),
+        (held, available)
+    );
+    let statement = statement_of(store).await;
+    let figures = statement.closing.figures(currency("EUR"));
+    assert_eq!((figures.held.as_str(), figures.available.as_str()), (held, available));
+    let country = &statement.countries[LINE.2];
+    assert_eq!(
+        ledger_api::reports::statement::country_values(country)[13..],
+        [amount(held).mantissa(), amount(available).mantissa()]
+    );
+}
 
 async fn a_refused_list_or_confirmation_leaves_no_trace(database: TestDatabase) {
     let ledger = database.open().await;
@@ -213,6 +264,9 @@ async fn cancelling_a_partly_confirmed_list_releases_the_rest_and_a_new_appender
     assert_eq!(cancelled.summary.released_back, amount("80.00"));
     let late = append_unit(&mut appender, unit(vec![confirm_list(list, vec![failed(3, test_reference(list, 1))])])).await;
     assert!(matches!(late, UnitOutcome::Refused { error: DomainError::PaymentListStatus { .. }, .. }), "{late:?}");
+    let before = snapshot(store).await;
+    projections::rebuild::rebuild(store, |_| {}).await.unwrap();
+    assert_eq!(snapshot(store).await, before, "a rebuild makes the same payment list tables");
     assert_verified_and_rebuilt(store).await;
 }
 on_both_backends!(cancelling_a_partly_confirmed_list_releases_the_rest_and_a_new_appender_sees_it);
@@ -309,3 +363,40 @@ async fn two_servers_racing_with_lists_for_one_line_never_over_hold(database: Te
     assert_one_list_won(&servers[0].store, outcomes).await;
 }
 on_both_backends!(two_servers_racing_with_lists_for_one_line_never_over_hold);
+
+async fn earlier_assistance_names_other_programmes_and_this_ones_within_the_window(database: TestDatabase) {
+    let ledger = database.open().await;
+    fund_one_line(&ledger).await;
+    let store = &ledger.store;
+    let mut appender = ledger.appender();
+    append_all(
+        &mut appender,
+        vec![
+            register_programme("RADA", "EUR", &["MA"]),
+            commit("RADA", LINE.1, "100.00"),
+            allocate("RADA", LINE.1, "MA", "100.00"),
+        ],
+    )
+    .await;
+    let keys = test_keys();
+    append_ok(&mut appender, pay_cash(&keys, ("RADA", LINE.1, "MA"), "MA-ELSEWHERE", "10.00", "EUR")).await;
+    // Paid by this programme on 2023-05-02 (pay_cash's day).
+    append_ok(&mut appender, pay_cash(&keys, LINE, "MA-HERE", "10.00", "EUR")).await;
+    let returnees = ["MA-ELSEWHERE", "MA-HERE", "MA-NEW"].map(|case_id| keys.pseudonymise(case_id).unwrap());
+    let mut connection = store.pool().acquire().await.unwrap();
+    let programme_code = programme(LINE.0);
+    let within = read::earlier_assistance(&mut connection, &programme_code, &returnees, date("2023-05-20"), 30).await.unwrap();
+    assert_eq!(
+        within.get(&returnees[0]).unwrap().iter().collect::<Vec<_>>(),
+        [&read::EarlierAssistance::OtherProgramme { programme: "RADA".to_string() }]
+    );
+    assert_eq!(
+        within.get(&returnees[1]).unwrap().iter().collect::<Vec<_>>(),
+        [&read::EarlierAssistance::SameProgrammeWithin { assisted_on: "2023-05-02".to_string() }]
+    );
+    assert!(!within.contains_key(&returnees[2]), "a returnee never assisted is no warning");
+    let later = read::earlier_assistance(&mut connection, &programme_code, &returnees, date("2023-09-01"), 30).await.unwrap();
+    assert!(!later.contains_key(&returnees[1]), "outside the window this programme's own payment is no warning");
+    assert!(later.contains_key(&returnees[0]));
+}
+on_both_backends!(earlier_assistance_names_other_programmes_and_this_ones_within_the_window);

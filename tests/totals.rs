@@ -155,34 +155,54 @@ on_both_backends!(a_money_column_refuses_a_value_that_is_not_an_integer);
 /// The SQLite migration that makes the tables STRICT.
 const STRICT_TABLES_MIGRATION: i64 = 5;
 
+/// Copies every row of the tables `store` has from the SQLite file at
+/// `source`, column by column (the source may have more columns).
+async fn copy_rows(store: &Store, source: &std::path::Path) {
+    let mut connection = store.pool().acquire().await.expect("a connection");
+    sqlx::query(&format!("ATTACH DATABASE '{}' AS source", source.display())).execute(&mut *connection).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .unwrap();
+    for table in tables {
+        let columns: Vec<String> = sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap();
+        let columns = columns.join(", ");
+        let sql = format!("INSERT OR REPLACE INTO main.{table} ({columns}) SELECT {columns} FROM source.{table}");
+        sqlx::query(&sql).execute(&mut *connection).await.unwrap();
+    }
+    sqlx::query("DETACH DATABASE source").execute(&mut *connection).await.unwrap();
+}
+
 /// A SQLite ledger written before its tables were STRICT keeps every
 /// event, figure and index through the migration that makes them so, and
 /// goes on appending. (SQLite only: PostgreSQL needs no such migration.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_ledger_keeps_its_events_and_figures_when_its_tables_become_strict() {
-    let database = TestDatabase::sqlite();
-    let store = Store::connect(&database.url).await.expect("the database opens");
-    let mut before_strict = sqlx::migrate!("../migrations/sqlite");
-    let earlier: Vec<_> =
-        before_strict.migrations.iter().filter(|migration| migration.version < STRICT_TABLES_MIGRATION).cloned().collect();
-    before_strict.migrations = earlier.into();
-    before_strict.run(store.pool()).await.expect("the earlier migrations run");
+    // The ledger as today's code writes it, on today's schema.
+    let current = TestDatabase::sqlite();
+    let current_store = Store::connect(&current.url).await.expect("the database opens");
+    current_store.migrate().await.expect("the migrations run");
     let keys = test_keys();
-    let ledger = Ledger {
+    let ledger_on = |store: &Store| Ledger {
         store: store.clone(),
         keys: Arc::new(test_keys()),
         origin: ledger_api::config::DEFAULT_ORIGIN.to_string(),
         witness_urls: Vec::new(),
         reporting_org: None,
     };
-    let mut appender = ledger.appender();
+    let mut appender = ledger_on(&current_store).appender();
     standard_fixture(&mut appender).await;
     let paid =
         append_ok(&mut appender, pay_cash_local(&keys, (FIXTURE_EUR, FIXTURE_AMIF, "MA"), "MA-1", "350.00", ("3815.00", "MAD")))
             .await;
     append_ok(&mut appender, grant_in_kind(&keys, (FIXTURE_EUR, FIXTURE_AMIF, "TN"), "TN-1", "120.00")).await;
     append_ok(&mut appender, reverse(paid.seq)).await;
-    let before = snapshot(&store).await;
+    let expected = snapshot(&current_store).await;
     let indexes = |store: Store| async move {
         sqlx::query("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger', 'view') AND sql IS NOT NULL ORDER BY name")
             .fetch_all(store.pool())
@@ -192,11 +212,23 @@ async fn a_sqlite_ledger_keeps_its_events_and_figures_when_its_tables_become_str
             .map(|row| row.get::<String, _>(0))
             .collect::<Vec<_>>()
     };
-    let objects_before = indexes(store.clone()).await;
+    let objects_expected = indexes(current_store.clone()).await;
 
-    store.migrate().await.expect("the STRICT migration runs");
-    assert_eq!(snapshot(&store).await, before, "every event and figure is kept");
-    assert_eq!(indexes(store.clone()).await, objects_before, "every index, trigger and view is kept");
+    // The same rows in a ledger whose tables predate STRICT (and every
+    // later migration), copied column by column.
+    let database = TestDatabase::sqlite();
+    let store = Store::connect(&database.url).await.expect("the database opens");
+    let mut before_strict = sqlx::migrate!("../migrations/sqlite");
+    let earlier: Vec<_> =
+        before_strict.migrations.iter().filter(|migration| migration.version < STRICT_TABLES_MIGRATION).cloned().collect();
+    before_strict.migrations = earlier.into();
+    before_strict.run(store.pool()).await.expect("the earlier migrations run");
+    copy_rows(&store, &current.sqlite_file().expect("a SQLite file")).await;
+    let ledger = ledger_on(&store);
+
+    store.migrate().await.expect("the STRICT migration and those after it run");
+    assert_eq!(snapshot(&store).await, expected, "every event and figure is kept");
+    assert_eq!(indexes(store.clone()).await, objects_expected, "every index, trigger and view is kept");
     let strict: Vec<String> = sqlx::query("SELECT name FROM pragma_table_list WHERE strict = 1 ORDER BY name")
         .fetch_all(store.pool())
         .await

@@ -102,6 +102,8 @@ pub struct LineRow {
     pub allocated: i64,
     pub disbursed_cash: i64,
     pub disbursed_in_kind: i64,
+    /// Held by payment lists.
+    pub held: i64,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema, PartialEq, Eq)]
@@ -122,7 +124,9 @@ pub struct Figures {
     pub disbursed: Disbursed,
     /// committed - allocated
     pub unallocated: String,
-    /// allocated - disbursed
+    /// What payment lists hold: imported, not yet charged or released.
+    pub held: String,
+    /// allocated - disbursed - held
     pub available: String,
     /// received - disbursed
     pub cash_position: String,
@@ -139,6 +143,7 @@ struct Totals {
     allocated: i128,
     cash: i128,
     in_kind: i128,
+    held: i128,
 }
 
 impl Totals {
@@ -151,6 +156,7 @@ impl Totals {
         self.allocated += i128::from(row.allocated);
         self.cash += i128::from(row.disbursed_cash);
         self.in_kind += i128::from(row.disbursed_in_kind);
+        self.held += i128::from(row.held);
     }
 
     fn add(&mut self, other: &Totals) {
@@ -159,6 +165,7 @@ impl Totals {
         self.allocated += other.allocated;
         self.cash += other.cash;
         self.in_kind += other.in_kind;
+        self.held += other.held;
     }
 
     fn figures(&self, currency: Currency) -> Figures {
@@ -170,7 +177,8 @@ impl Totals {
             allocated: format(self.allocated),
             disbursed: Disbursed { cash: format(self.cash), in_kind: format(self.in_kind), total: format(disbursed) },
             unallocated: format(self.committed - self.allocated),
-            available: format(self.allocated - disbursed),
+            held: format(self.held),
+            available: format(self.allocated - disbursed - self.held),
             cash_position: format(self.received - disbursed),
         }
     }
@@ -188,6 +196,8 @@ pub struct CountryFigures {
     pub country: String,
     pub allocated: String,
     pub disbursed: Disbursed,
+    /// Held by payment lists.
+    pub held: String,
     pub available: String,
     #[schema(schema_with = reached_schema)]
     pub beneficiaries_reached: Reached,
@@ -263,6 +273,7 @@ pub fn programme_balance_from(
                     country: country.to_string(),
                     allocated: figures.allocated,
                     disbursed: figures.disbursed,
+                    held: figures.held,
                     available: figures.available,
                     beneficiaries_reached: reached(format!("programme-country:{programme}:{country}")),
                 }
@@ -306,11 +317,12 @@ fn line_from_row(row: &sqlx::any::AnyRow) -> Result<LineRow, sqlx::Error> {
         allocated: row.try_get("allocated")?,
         disbursed_cash: row.try_get("disbursed_cash")?,
         disbursed_in_kind: row.try_get("disbursed_in_kind")?,
+        held: row.try_get("held")?,
     })
 }
 
 const FUNDING_COLUMNS: &str = "programme, donor, currency, committed, received, allocated";
-const LINE_COLUMNS: &str = "programme, donor, country, currency, allocated, disbursed_cash, disbursed_in_kind";
+const LINE_COLUMNS: &str = "programme, donor, country, currency, allocated, disbursed_cash, disbursed_in_kind, held";
 
 /// A programme's current balance, read in one snapshot.
 pub async fn programme_balance(store: &Store, programme: &str) -> Result<ProgrammeBalance, BalanceError> {
@@ -422,6 +434,7 @@ fn folded_rows(changes: &Changes, keep: impl Fn(&[Value]) -> bool) -> (Vec<Fundi
             allocated: int_of(&values[1]),
             disbursed_cash: int_of(&values[2]),
             disbursed_in_kind: int_of(&values[3]),
+            held: int_of(&values[4]),
         })
         .collect();
     (funding, lines)
@@ -545,6 +558,8 @@ pub struct CountryDonorFigures {
     pub donor: String,
     pub allocated: String,
     pub disbursed: Disbursed,
+    /// Held by payment lists.
+    pub held: String,
     pub available: String,
 }
 
@@ -554,6 +569,8 @@ pub struct CountryProgrammeFigures {
     pub currency: String,
     pub allocated: String,
     pub disbursed: Disbursed,
+    /// Held by payment lists.
+    pub held: String,
     pub available: String,
     pub by_donor: Vec<CountryDonorFigures>,
     pub local_currency_paid: Vec<LocalAmount>,
@@ -610,19 +627,25 @@ pub async fn country_balance(store: &Store, country: &str) -> Result<CountryBala
             currency: line.currency.clone(),
             allocated: String::new(),
             disbursed: Disbursed { cash: String::new(), in_kind: String::new(), total: String::new() },
+            held: String::new(),
             available: String::new(),
             by_donor: Vec::new(),
             local_currency_paid: Vec::new(),
             beneficiaries_reached: reach.get(&format!("programme-country:{}:{country}", line.programme)).copied().unwrap_or(0),
             splits: Vec::new(),
         });
-        let (allocated, cash, in_kind) =
-            (i128::from(line.allocated), i128::from(line.disbursed_cash), i128::from(line.disbursed_in_kind));
+        let (allocated, cash, in_kind, held) = (
+            i128::from(line.allocated),
+            i128::from(line.disbursed_cash),
+            i128::from(line.disbursed_in_kind),
+            i128::from(line.held),
+        );
         entry.by_donor.push(CountryDonorFigures {
             donor: line.donor.clone(),
             allocated: format(allocated),
             disbursed: Disbursed { cash: format(cash), in_kind: format(in_kind), total: format(cash + in_kind) },
-            available: format(allocated - cash - in_kind),
+            held: format(held),
+            available: format(allocated - cash - in_kind - held),
         });
     }
     for entry in programmes.values_mut() {
@@ -632,7 +655,8 @@ pub async fn country_balance(store: &Store, country: &str) -> Result<CountryBala
             totals.add_line(line);
         }
         let figures = totals.figures(money);
-        (entry.allocated, entry.disbursed, entry.available) = (figures.allocated, figures.disbursed, figures.available);
+        (entry.allocated, entry.disbursed, entry.held, entry.available) =
+            (figures.allocated, figures.disbursed, figures.held, figures.available);
     }
     let mut all_local: BTreeMap<String, i128> = BTreeMap::new();
     for row in &local_rows {

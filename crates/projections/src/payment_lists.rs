@@ -76,7 +76,7 @@ pub async fn load_into(connection: &mut AnyConnection, state: &mut State) -> Res
     }
     load_rows(connection, &mut lists).await?;
     for (id, list) in lists {
-        state.payment_references.extend(list.by_reference.keys().cloned());
+        Arc::make_mut(&mut state.payment_references).extend(list.by_reference.keys().cloned());
         state.payment_lists.insert(parse(Uuid::parse_str(&id))?, Arc::new(list));
     }
     Ok(())

@@ -9,10 +9,15 @@
 //! closing positions are exactly the balances as of those days, and
 //! opening plus movements is closing (asserted). A reversal counts in the
 //! period it was recorded, whatever the date of the entry it cancels.
+//!
+//! Money held by payment lists (imported, not yet charged or released) is
+//! shown as `held` in each position and country, and is not available; a
+//! delivered row is a cash reinsertion payment like any other.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use ledger_core::domain::payment_lists::PaymentListEvent;
 use ledger_core::domain::types::to_minor_units;
 use ledger_core::domain::{Currency, DonorCode, EventBody, MoneyEntry, ProgrammeCode, Seq};
 use ledger_core::store::Store;
@@ -40,11 +45,18 @@ pub struct Position {
     pub allocated: i128,
     pub cash: i128,
     pub in_kind: i128,
+    /// Held by payment lists.
+    pub held: i128,
 }
 
 impl Position {
     pub fn disbursed(&self) -> i128 {
         self.cash + self.in_kind
+    }
+
+    /// allocated - disbursed - held
+    pub fn available(&self) -> i128 {
+        self.allocated - self.disbursed() - self.held
     }
 }
 
@@ -54,6 +66,8 @@ pub struct LinePosition {
     pub allocated: i128,
     pub cash: i128,
     pub in_kind: i128,
+    /// Held by payment lists.
+    pub held: i128,
 }
 
 /// What was recorded in the period, in minor units. Reversals are kept
@@ -71,6 +85,9 @@ pub struct Movements {
     pub allocations_reversed: i128,
     pub cash_reversed: i128,
     pub in_kind_reversed: i128,
+    /// Held by payment lists imported in the period, less what was
+    /// charged or released from holds in it.
+    pub held: i128,
 }
 
 /// One country's lines of the period, in minor units (signed like [`Movements`]).
@@ -188,10 +205,8 @@ impl StatementFold {
         let (entry, sign) = match body {
             EventBody::Money(entry) => (entry, 1),
             EventBody::EntryReversed(reversal) => (&reversal.reversed, -1),
-            EventBody::DonorRegistered(_)
-            | EventBody::ProgrammeRegistered(_)
-            | EventBody::PaymentList(_)
-            | EventBody::ProgrammeApprovalsSet(_) => return,
+            EventBody::PaymentList(event) => return self.apply_hold(seq, event),
+            EventBody::DonorRegistered(_) | EventBody::ProgrammeRegistered(_) | EventBody::ProgrammeApprovalsSet(_) => return,
         };
         if entry.programme() != &self.programme || entry.donor() != &self.donor {
             return;
@@ -232,6 +247,41 @@ impl StatementFold {
         }
     }
 
+    /// What a payment list event changes in the money held.
+    fn apply_hold(&mut self, seq: Seq, event: &PaymentListEvent) {
+        let (change, donor, country) = match event {
+            PaymentListEvent::Imported(imported) => {
+                (to_minor_units(imported.total, imported.currency), &imported.donor, imported.country)
+            }
+            PaymentListEvent::Confirmed(confirmed) => {
+                let released: i64 = confirmed
+                    .outcomes
+                    .iter()
+                    .map(|outcome| to_minor_units(outcome.charged + outcome.released, confirmed.currency))
+                    .sum();
+                (-released, &confirmed.donor, confirmed.country)
+            }
+            PaymentListEvent::Cancelled(cancelled) => {
+                (-to_minor_units(cancelled.released, cancelled.currency), &cancelled.donor, cancelled.country)
+            }
+            PaymentListEvent::Approved(_) | PaymentListEvent::Released(_) | PaymentListEvent::Closed(_) => return,
+        };
+        if event.programme() != &self.programme || donor != &self.donor {
+            return;
+        }
+        let change = i128::from(change);
+        let in_period = seq > self.opening_seq;
+        self.closing.held += change;
+        let lines = self.countries.entry(country.as_str().to_string()).or_default();
+        lines.closing.held += change;
+        if in_period {
+            self.movements.held += change;
+        } else {
+            self.opening.held += change;
+            lines.opening.held += change;
+        }
+    }
+
     fn add_movement(&mut self, effect: &EntryEffect, reversal: bool) {
         let allocated: i128 = effect.allocated.iter().map(|(_, change)| change).sum();
         let cash = effect.cash.as_ref().map_or(0, |(_, change)| *change);
@@ -261,6 +311,7 @@ impl StatementFold {
             allocated: opening.allocated + movements.allocations + movements.allocations_reversed,
             cash: opening.cash + movements.cash + movements.cash_reversed,
             in_kind: opening.in_kind + movements.in_kind + movements.in_kind_reversed,
+            held: opening.held + movements.held,
         };
         assert_eq!(expected, closing, "opening plus movements is the closing position");
         for lines in self.countries.values() {
@@ -329,7 +380,8 @@ impl Position {
             allocated: format(self.allocated),
             disbursed: Disbursed { cash: format(self.cash), in_kind: format(self.in_kind), total: format(self.disbursed()) },
             unallocated: format(self.committed - self.allocated),
-            available: format(self.allocated - self.disbursed()),
+            held: format(self.held),
+            available: format(self.available()),
             cash_position: format(self.received - self.disbursed()),
         }
     }
@@ -348,10 +400,11 @@ pub fn summary_lines(statement: &Statement) -> Vec<(&'static str, i128)> {
             position.in_kind,
             position.disbursed(),
             position.committed - position.allocated,
-            position.allocated - position.disbursed(),
+            position.held,
+            position.available(),
             position.received - position.disbursed(),
         ];
-        let names: [&'static str; 9] = if prefix == "opening" { OPENING_NAMES } else { CLOSING_NAMES };
+        let names: [&'static str; 10] = if prefix == "opening" { OPENING_NAMES } else { CLOSING_NAMES };
         names.into_iter().zip(values).collect()
     };
     let mut lines = position("opening", opening);
@@ -366,12 +419,13 @@ pub fn summary_lines(statement: &Statement) -> Vec<(&'static str, i128)> {
         ("allocations reversed", movements.allocations_reversed),
         ("disbursed cash reversed", movements.cash_reversed),
         ("disbursed in kind reversed", movements.in_kind_reversed),
+        ("held by payment lists", movements.held),
     ]);
     lines.extend(position("closing", closing));
     lines
 }
 
-const OPENING_NAMES: [&str; 9] = [
+const OPENING_NAMES: [&str; 10] = [
     "opening committed",
     "opening received",
     "opening allocated",
@@ -379,10 +433,11 @@ const OPENING_NAMES: [&str; 9] = [
     "opening disbursed in kind",
     "opening disbursed",
     "opening unallocated",
+    "opening held",
     "opening available",
     "opening cash position",
 ];
-const CLOSING_NAMES: [&str; 9] = [
+const CLOSING_NAMES: [&str; 10] = [
     "closing committed",
     "closing received",
     "closing allocated",
@@ -390,12 +445,13 @@ const CLOSING_NAMES: [&str; 9] = [
     "closing disbursed in kind",
     "closing disbursed",
     "closing unallocated",
+    "closing held",
     "closing available",
     "closing cash position",
 ];
 
 /// The columns of the by-country detail, after the country.
-pub const COUNTRY_COLUMNS: [&str; 14] = [
+pub const COUNTRY_COLUMNS: [&str; 15] = [
     "opening allocated",
     "opening disbursed cash",
     "opening disbursed in kind",
@@ -409,11 +465,12 @@ pub const COUNTRY_COLUMNS: [&str; 14] = [
     "closing allocated",
     "closing disbursed cash",
     "closing disbursed in kind",
+    "closing held",
     "closing available",
 ];
 
 /// One country's detail, in the order of [`COUNTRY_COLUMNS`].
-pub fn country_values(lines: &CountryMovements) -> [i128; 14] {
+pub fn country_values(lines: &CountryMovements) -> [i128; 15] {
     let closing = &lines.closing;
     [
         lines.opening.allocated,
@@ -429,7 +486,8 @@ pub fn country_values(lines: &CountryMovements) -> [i128; 14] {
         closing.allocated,
         closing.cash,
         closing.in_kind,
-        closing.allocated - closing.cash - closing.in_kind,
+        closing.held,
+        closing.allocated - closing.cash - closing.in_kind - closing.held,
     ]
 }
 

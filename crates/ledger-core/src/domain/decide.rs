@@ -180,6 +180,19 @@ impl Command {
             _ => None,
         }
     }
+
+    /// Who a payment list command says it comes from (four-eyes rests on
+    /// it): the appender refuses it unless it is the unit's actor.
+    pub fn claimed_actor(&self) -> Option<&str> {
+        match self {
+            Command::ImportPaymentList { by, .. }
+            | Command::ApprovePaymentList { by, .. }
+            | Command::ReleasePaymentList { by, .. }
+            | Command::ConfirmPayments { by, .. }
+            | Command::CancelPaymentList { by, .. } => Some(by),
+            _ => None,
+        }
+    }
 }
 
 /// What a command decided: the events to record, in order, or nothing to

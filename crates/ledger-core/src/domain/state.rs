@@ -193,8 +193,9 @@ pub struct State {
     /// Every payment list, shared so that cloning the state stays cheap
     /// (a list is copied only when an event changes it).
     pub payment_lists: HashMap<uuid::Uuid, Arc<PaymentListState>>,
-    /// Every payment reference issued, in every list.
-    pub payment_references: HashSet<String>,
+    /// Every payment reference issued, in every list (shared, like the
+    /// lists, so that cloning the state does not copy them).
+    pub payment_references: Arc<HashSet<String>>,
     /// The seq of the last event folded in (0 for an empty ledger).
     pub head_seq: Seq,
 }
@@ -253,7 +254,8 @@ impl State {
         let held_before = list.held;
         list.apply(event);
         if let PaymentListEvent::Released(released) = event {
-            self.payment_references.extend(released.references.iter().map(|reference| reference.reference.clone()));
+            let references = released.references.iter().map(|reference| reference.reference.clone());
+            Arc::make_mut(&mut self.payment_references).extend(references);
         }
         let released = held_before - list.held;
         let line = self.lines.entry(list.line.clone()).or_default();

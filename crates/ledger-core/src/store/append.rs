@@ -331,7 +331,14 @@ impl Appender {
                 Some(seq) => Some(find_target(connection, batch, seq).await?),
                 None => None,
             };
-            match decide_events(&batch.state, command, target.as_ref(), today) {
+            let decision = match command.claimed_actor() {
+                Some(claimed) if claimed != unit.actor => Err(DomainError::invalid(
+                    "by",
+                    "a payment list command is made by the caller: give the token's name".to_string(),
+                )),
+                _ => decide_events(&batch.state, command, target.as_ref(), today),
+            };
+            match decision {
                 Ok(Decision::Record(bodies)) => {
                     assert!(bodies.len() <= FILE_UNIT_EVENTS_MAX, "a decision records at most FILE_UNIT_EVENTS_MAX events");
                     for body in bodies {

@@ -484,3 +484,29 @@ fn a_delivered_row_is_failed_status_free_of_amount() {
     assert_eq!(confirmed.outcomes[0].status, DeliveryStatus::Failed);
     assert_eq!((confirmed.outcomes[0].charged, confirmed.outcomes[0].released), (decimal("0.00"), decimal("50.00")));
 }
+
+#[test]
+fn the_content_hash_is_the_documented_test_vector() {
+    let mut second = row(3, 2, "50");
+    second.method = PaymentMethod::CashInHand;
+    second.row_reference = Some("BATCH-7".to_string());
+    let mut rows = vec![row(2, 1, "100"), second];
+    for (row, (amount, paid)) in rows.iter_mut().zip([("100.00", "1080.00"), ("50.00", "540.00")]) {
+        (row.amount, row.paid_amount) = (decimal(amount), decimal(paid));
+    }
+    rows[0].paid_amount = decimal("1080.00");
+    let (programme, donor) = (programme_code(PROGRAMME), donor_code(DONOR));
+    let header = crate::domain::payment_lists::ListHeader {
+        list: Uuid::parse_str("0190f1a4-0000-7000-8000-0000000000aa").unwrap(),
+        programme: &programme,
+        donor: &donor,
+        country: country_code("MA"),
+        currency: currency("EUR"),
+        planned_on: date("2026-02-20"),
+    };
+    // docs/hash-chain.md, "Payment list content hash".
+    assert_eq!(
+        crate::domain::payment_lists::content_hash(&header, &rows),
+        "4a6d3d7571d6502394c8a688fa2b0e5e8115cce4d0bec62c191b161b133142cc"
+    );
+}
