@@ -159,6 +159,8 @@ test_on_both_backends! {
         assert_eq!(imported["warnings"], json!([]));
         let id = imported["id"].as_str().unwrap().to_string();
         assert_eq!(cycle.held_in_morocco().await, "600.00", "the line holds the list's total");
+        let line = cycle.morocco().await;
+        assert_eq!((line["held"].clone(), line["available"].clone()), (json!("600.00"), json!("400.00")), "the balance: {line}");
 
         let approval = cycle.transition(&cycle.second_officer, &id, "approvals").await;
         assert_eq!(approval.status, 201, "{}", approval.body);
@@ -198,6 +200,7 @@ test_on_both_backends! {
         assert_eq!(outcomes[2]["status"], json!("failed"));
         let line = cycle.morocco().await;
         assert_eq!(line["disbursed"]["cash"], json!("400.00"), "what was delivered is paid: {line}");
+        assert_eq!((line["held"].clone(), line["available"].clone()), (json!("0.00"), json!("600.00")), "the balance: {line}");
         assert_eq!(cycle.held_in_morocco().await, "0.00");
         assert!(cycle.server.transcript().iter().all(|body| !body.contains("MA-2026")), "no answer names a case id");
         cycle.assert_consistent().await;
