@@ -134,6 +134,12 @@ fn constrain_request_fields(document: &mut Value, forms: &FieldForms) {
             schema["properties"]["commands"]["maxItems"] = json!(ledger_core::store::UNIT_COMMANDS_MAX);
             continue;
         }
+        if name == "PaymentListRequest" {
+            schema["properties"]["rows"]["minItems"] = json!(1);
+            schema["properties"]["rows"]["maxItems"] = json!(crate::payments::list_file::PAYMENT_LIST_ROWS_MAX);
+            schema["additionalProperties"] = json!(false);
+            continue;
+        }
         if !name.ends_with("Request") {
             continue;
         }
