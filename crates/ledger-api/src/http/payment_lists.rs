@@ -32,8 +32,9 @@ use crate::payments::report::{Report, RowProblem};
 use crate::payments::table::FileError;
 use crate::tokens::Role;
 
-/// Largest body of an approval or a cancellation (a JSON object of one field).
-pub const TRANSITION_BODY_BYTES_MAX: usize = 4 * 1024;
+/// Largest body of an approval or a cancellation (a JSON object of one
+/// field): room for a reason of 500 characters written as JSON escapes.
+pub const TRANSITION_BODY_BYTES_MAX: usize = 64 * 1024;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
