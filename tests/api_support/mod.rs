@@ -79,6 +79,18 @@ impl TestServer {
         let admin = create_token(&ledger, Role::Admin, None, "admin@test").await;
         let finance_officer = create_token(&ledger, Role::FinanceOfficer, None, "finance-officer@test").await;
         let auditor = create_token(&ledger, Role::Auditor, None, "auditor@test").await;
+        Self::serve(ledger, clock, [admin, finance_officer, auditor]).await
+    }
+
+    /// A second server on the database of `first`, with its tokens: as a
+    /// second `ledger serve` on one PostgreSQL (or one SQLite file).
+    #[allow(dead_code, reason = "tests/payment_lists_http.rs starts a second server; tests/api.rs does not")]
+    pub async fn start_beside(database: &TestDatabase, first: &TestServer) -> TestServer {
+        let tokens = [first.admin.clone(), first.finance_officer.clone(), first.auditor.clone()];
+        Self::serve(database.open().await, Clock::system(), tokens).await
+    }
+
+    async fn serve(ledger: Ledger, clock: Clock, [admin, finance_officer, auditor]: [String; 3]) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port on 127.0.0.1");
         let address = listener.local_addr().expect("the listener has an address");
         let (shutdown, signal) = oneshot::channel::<()>();

@@ -153,6 +153,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Payment cycles: import a payment list
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
     /// Rebuild the projections from the events
     Rebuild {
         /// Compare a rebuild with the live projections instead; exit 1 on any difference
@@ -188,6 +193,28 @@ pub enum ReportCommand {
         format: Option<String>,
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PaymentsCommand {
+    /// Import a payment list (CSV) for one budget line and hold its total; exit 1 with the report if refused
+    Import {
+        /// The CSV file: case_id, amount, paid_amount, paid_currency, method and optionally row_reference
+        file: PathBuf,
+        #[arg(long)]
+        programme: String,
+        #[arg(long)]
+        donor: String,
+        /// The budget line's country (ISO 3166-1 alpha-2)
+        #[arg(long)]
+        country: String,
+        /// The day the payments are planned for, YYYY-MM-DD
+        #[arg(long)]
+        planned_on: String,
+        /// The finance officer's token: the list's importer for four-eyes
+        #[arg(long, env = "LEDGER_TOKEN", hide_env_values = true)]
+        token: String,
     },
 }
 
@@ -293,6 +320,17 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
             unreachable!("verify-proof and witness run without a database, above")
         }
         Command::Report { command } => crate::reports::cli::run(&ledger, command).await,
+        Command::Payments { command: PaymentsCommand::Import { file, programme, donor, country, planned_on, token } } => {
+            let arguments = crate::payments::cli::ImportArguments {
+                file: &file,
+                programme: &programme,
+                donor: &donor,
+                country: &country,
+                planned_on: &planned_on,
+                token: &token,
+            };
+            crate::payments::cli::import(&ledger, arguments).await
+        }
         Command::Rebuild { check } => rebuild(&ledger, check).await,
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod cosigning;
 pub mod demo;
 pub mod http;
+pub mod payments;
 pub mod reports;
 pub mod tiles;
 pub mod tokens;

@@ -2,9 +2,12 @@
 //!
 //! Status per variant: `BadRequest` 400, `Unauthorized` 401, `Forbidden` 403,
 //! `NotFound` 404, `MethodNotAllowed` 405, `NotAcceptable` 406 (no format
-//! of the report the `Accept` header names), `Conflict` 409, `PayloadTooLarge`
-//! 413, `UnsupportedMediaType` 415, `Unprocessable` 422 (a money rule refused
-//! it), `Inconsistent` 422 (fields that contradict each other), `NotReached` 422 (a
+//! of the report the `Accept` header names), `Conflict` 409 (also every
+//! payment list transition its status, its approvals or four-eyes refuse),
+//! `PayloadTooLarge` 413, `UnsupportedMediaType` and `UnsupportedMediaTypeOf`
+//! 415, `Unprocessable` 422 (a money rule refused
+//! it), `FileRefused` 422 (a payment list or confirmation file refused whole:
+//! the report by row, as problem+json members or, asked for, as CSV), `Inconsistent` 422 (fields that contradict each other), `NotReached` 422 (a
 //! point beyond the chain's head or after today), `Unavailable` 503 (shutting down; the database held by another
 //! writer, unreachable or full: nothing recorded, retry; or the outcome of a
 //! commit unknown: retry with the same Idempotency-Key), `Internal` 500 (logged with its cause,
@@ -37,6 +40,11 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    /// A route taking other media types than JSON; the message names them.
+    #[error("{0}")]
+    UnsupportedMediaTypeOf(String),
+    #[error("{}", .0.document.detail)]
+    FileRefused(Box<FileRefusal>),
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
@@ -49,6 +57,14 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// A file refused whole, with its report and the form it is answered in.
+#[derive(Debug)]
+pub struct FileRefusal {
+    pub document: crate::payments::report::RefusalDocument,
+    /// Answer the report as CSV (`Accept: text/csv`) rather than problem+json.
+    pub as_csv: bool,
 }
 
 /// The problem document (RFC 9457).
@@ -76,6 +92,12 @@ impl ApiError {
             ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not-acceptable", "No acceptable format"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
+            ApiError::UnsupportedMediaTypeOf(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::FileRefused(refusal) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "file-refused", if refusal.as_csv { "" } else { "The file was refused" })
+            }
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
             }
@@ -189,6 +211,9 @@ impl From<crate::tokens::TokenError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::FileRefused(refusal) = self {
+            return file_refusal_response(*refusal);
+        }
         let (status, slug, title) = self.parts();
         let detail = match &self {
             ApiError::Internal(cause) => {
@@ -206,6 +231,18 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+fn file_refusal_response(refusal: FileRefusal) -> Response {
+    if refusal.as_csv {
+        let report = crate::payments::report::Report { errors: refusal.document.errors, warnings: refusal.document.warnings };
+        let mut response = (StatusCode::UNPROCESSABLE_ENTITY, report.to_csv()).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        return response;
+    }
+    let mut response = (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(refusal.document)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response
 }
 
 #[cfg(test)]

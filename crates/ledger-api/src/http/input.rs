@@ -42,6 +42,12 @@ pub fn amount(field: &'static str, text: &str) -> Result<Decimal, ApiError> {
     text.parse::<Decimal>().map_err(|_| refused())
 }
 
+/// The amount a text holds, in the form [`amount`] reads, or `None`; for
+/// callers that word their own refusal (a file's cells are never echoed).
+pub fn plain_decimal(text: &str) -> Option<Decimal> {
+    (text.len() <= AMOUNT_CHARS_MAX && is_plain_decimal(text)).then(|| text.parse::<Decimal>().ok()).flatten()
+}
+
 fn is_plain_decimal(text: &str) -> bool {
     let (whole, fraction) = match text.split_once('.') {
         Some((whole, fraction)) => (whole, Some(fraction)),
@@ -107,6 +113,12 @@ pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D
         Some(value) if value >= 0.0 && value.fract() == 0.0 && value <= u64::MAX as f64 => Ok(value as u64),
         _ => Err(de::Error::custom(format!("{number} is not a whole number of 0 or more"))),
     }
+}
+
+/// As [`whole_number`], for an optional field (`#[serde(default)]`).
+pub fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let number = <Option<Number> as serde::Deserialize>::deserialize(deserializer)?;
+    number.map(|number| whole_number(number).map_err(|error| de::Error::custom(error.to_string()))).transpose()
 }
 
 /// Parses a JSON document, refusing an object that holds one key twice, at

@@ -8,6 +8,8 @@ pub mod input;
 pub mod openapi;
 pub mod page;
 pub mod params;
+pub mod payment_list_reads;
+pub mod payment_lists;
 pub mod reads;
 pub mod registrations;
 pub mod reports;
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/donors", post(writes::register_donor).get(registrations::list_donors))
         .route("/v1/programmes", post(writes::register_programme).get(registrations::list_programmes))
         .route("/v1/programmes/{code}", get(registrations::programme))
+        .route("/v1/programmes/{code}/approvals-required", post(payment_lists::set_approvals_required))
         .route("/v1/commitments", post(writes::commit_funding))
         .route("/v1/receipts", post(writes::receive_funding))
         .route("/v1/allocations", post(writes::allocate_budget))
@@ -75,6 +78,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/verify", get(reads::verify))
         .route("/v1/trial-balance", get(reads::trial_balance))
         .route("/v1/duplicates", get(reads::duplicates))
+        .route("/v1/payment-lists", post(payment_lists::import).get(payment_list_reads::list_payment_lists))
+        .route("/v1/payment-lists/{id}", get(payment_list_reads::payment_list))
+        .route("/v1/payment-lists/{id}/approvals", post(payment_lists::approve))
+        .route("/v1/payment-lists/{id}/release", post(payment_lists::release))
+        .route("/v1/payment-lists/{id}/instructions", get(payment_list_reads::instructions_file))
+        .route("/v1/payment-lists/{id}/confirmations", post(payment_lists::confirm))
+        .route("/v1/payment-lists/{id}/cancel", post(payment_lists::cancel))
         .route("/v1/reports/statement", get(reports::statement))
         .route("/v1/reports/iati", get(reports::iati))
         .route("/healthz", get(reads::healthz))
@@ -103,8 +113,11 @@ pub fn router(state: AppState) -> Router {
 /// timeouts) into problem+json as well.
 async fn problem_for_every_error(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|value| value == "application/problem+json");
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let is_problem = content_type.is_some_and(|value| value == "application/problem+json");
+    // A file's validation report asked for as CSV is answered as CSV.
+    let is_report = content_type.is_some_and(|value| value.as_bytes().starts_with(b"text/csv"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_report {
         return response;
     }
     let bytes = axum::body::to_bytes(response.into_body(), ERROR_DETAIL_BYTES_MAX).await.unwrap_or_default();

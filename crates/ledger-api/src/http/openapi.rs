@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, page, reads, registrations, reports, tiles, writes};
+use super::{audit, page, payment_list_reads, payment_lists, reads, registrations, reports, tiles, writes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,9 @@ use super::{audit, page, reads, registrations, reports, tiles, writes};
         reads::trial_balance, reads::duplicates, reads::healthz,
         registrations::list_programmes, registrations::programme, registrations::list_donors,
         reports::statement, reports::iati,
+        payment_lists::import, payment_list_reads::list_payment_lists, payment_list_reads::payment_list,
+        payment_lists::approve, payment_lists::release, payment_list_reads::instructions_file, payment_lists::confirm,
+        payment_lists::cancel, payment_lists::set_approvals_required,
         audit::export, audit::checkpoint_note, tiles::tile, audit::checkpoint_public_key, audit::latest_checkpoint, audit::checkpoint_of_size,
         audit::inclusion_proof, audit::consistency_proof, openapi_json,
         page::index, page::script, page::style, page::programmes,
@@ -56,7 +59,7 @@ fn status_description(status: &str) -> &'static str {
         "409" => "conflict: an Idempotency-Key used with another request, or a code already registered",
         "413" => "the body is larger than the route accepts",
         "415" => "the body is not sent as application/json",
-        "422" => "a money rule refused the request",
+        "422" => "a money rule refused the request, or a file was refused whole (its report by row)",
         "500" => "internal error (logged)",
         _ => {
             "unavailable: shutting down, or the database busy, unreachable or full (nothing recorded), or the outcome of a commit unknown"
@@ -130,6 +133,12 @@ fn constrain_request_fields(document: &mut Value, forms: &FieldForms) {
         if name == "BatchRequest" {
             schema["properties"]["commands"]["minItems"] = json!(1);
             schema["properties"]["commands"]["maxItems"] = json!(ledger_core::store::UNIT_COMMANDS_MAX);
+            continue;
+        }
+        if name == "PaymentListRequest" {
+            schema["properties"]["rows"]["minItems"] = json!(1);
+            schema["properties"]["rows"]["maxItems"] = json!(crate::payments::list_file::PAYMENT_LIST_ROWS_MAX);
+            schema["additionalProperties"] = json!(false);
             continue;
         }
         if !name.ends_with("Request") {
@@ -215,7 +224,10 @@ pub fn document() -> Value {
                 for parameter in parameters {
                     let form = match parameter["name"].as_str() {
                         Some("code" | "programme" | "donor") => Some(forms.code.clone()),
-                        Some("iso") => Some(forms.country.clone()),
+                        Some("iso" | "country") => Some(forms.country.clone()),
+                        Some("status") => {
+                            Some(json!({"type": "string", "enum": ["imported", "approved", "released", "closed", "cancelled"]}))
+                        }
                         Some("tile_path") => Some(json!({"type": "string", "pattern": crate::tiles::TILE_PATH_PATTERN})),
                         _ => None,
                     };

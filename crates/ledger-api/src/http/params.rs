@@ -120,6 +120,11 @@ pub fn period_to<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate
     day(deserializer, "to")
 }
 
+/// `deserialize_with` for the day a payment list is planned for.
+pub fn planned_on<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
+    day(deserializer, "planned_on")
+}
+
 /// A tree size in a path (`/v1/checkpoints/{size}`), 0 to [`SEQ_MAX`].
 #[derive(Clone, Copy, Debug)]
 pub struct PathSize(pub u64);

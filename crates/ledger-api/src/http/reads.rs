@@ -25,6 +25,8 @@ use crate::tokens::Role;
 /// Events per page of `GET /v1/events`, by default and at most.
 pub const EVENTS_PAGE_DEFAULT: i64 = 100;
 pub const EVENTS_PAGE_MAX: i64 = 1_000;
+/// The duplicate window when none is asked for, in days.
+pub const DUPLICATE_WINDOW_DAYS_DEFAULT: u32 = 30;
 /// Returnees per answer of the duplicate-assistance view, at most.
 pub const DUPLICATES_MAX: i64 = 500;
 
@@ -377,7 +379,7 @@ pub async fn duplicates(
     QueryParams(query): QueryParams<DuplicatesQuery>,
 ) -> Result<Json<DuplicatesAnswer>, ApiError> {
     caller.require(&[Role::FinanceOfficer, Role::Auditor])?;
-    let window_days = query.window_days.map_or(30, |days| u32::try_from(days).unwrap_or(u32::MAX));
+    let window_days = query.window_days.map_or(DUPLICATE_WINDOW_DAYS_DEFAULT, |days| u32::try_from(days).unwrap_or(u32::MAX));
     let rows = sqlx::query(
         "SELECT seq, beneficiary_ref, programme, donor, country, kind, currency, amount, assisted_on FROM assistance \
          WHERE reversed = 0 AND beneficiary_ref IN (SELECT beneficiary_ref FROM assistance WHERE reversed = 0 \

@@ -63,6 +63,11 @@ pub struct ProgrammeRequest {
     #[schema(value_type = String, format = Date, pattern = r"^(199[0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", example = "2026-12-31")]
     #[serde(deserialize_with = "input::dates::ends_on")]
     pub ends_on: NaiveDate,
+    /// How many finance officers, other than its importer, must approve
+    /// each payment list of the programme (default 1).
+    #[serde(default, deserialize_with = "input::optional_whole_number")]
+    #[schema(minimum = 1, maximum = 10)]
+    pub approvals_required: Option<u64>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -280,7 +285,7 @@ impl BatchCommand {
                 implementer: body.implementer,
                 starts_on: body.starts_on,
                 ends_on: body.ends_on,
-                approvals_required: None,
+                approvals_required: body.approvals_required.map(super::payment_lists::approvals_required).transpose()?,
             },
             BatchCommand::Commitment(body) => Command::CommitFunding {
                 programme: programme(&body.programme)?,
@@ -404,6 +409,16 @@ fn idempotency_claim(
     path: &str,
     body: &serde_json::Value,
 ) -> Result<Option<IdempotencyClaim>, ApiError> {
+    // serde_json orders object keys, so the fingerprint ignores key order and
+    // spacing; it is keyed because the body may hold a case id.
+    idempotency_claim_of(keys, headers, format!("{path}\n{body}").as_bytes())
+}
+
+/// The claim of a request on its Idempotency-Key, if it sent one:
+/// `request` is what makes two requests the same (the path, the query and
+/// the body as sent, for a file). The fingerprint is keyed, because the
+/// request may hold a case id.
+pub fn idempotency_claim_of(keys: &KeyRing, headers: &HeaderMap, request: &[u8]) -> Result<Option<IdempotencyClaim>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     let key = value.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".to_string()))?;
     if !key.bytes().all(|byte| byte.is_ascii_graphic()) {
@@ -412,14 +427,45 @@ fn idempotency_claim(
     if key.is_empty() || key.len() > IDEMPOTENCY_KEY_CHARS_MAX {
         return Err(ApiError::BadRequest(format!("Idempotency-Key must have 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters")));
     }
-    // serde_json orders object keys, so the fingerprint ignores key order and
-    // spacing; it is keyed because the body may hold a case id.
-    let request = format!("{path}\n{body}");
-    let request_hash = hex::encode(keys.request_fingerprint(request.as_bytes()));
+    let request_hash = hex::encode(keys.request_fingerprint(request));
     Ok(Some(IdempotencyClaim { key: key.to_string(), request_hash }))
 }
 
-fn appended(receipt: Receipt) -> Appended {
+/// What appending one command gave, short of an error of the edge.
+pub enum CommandOutcome {
+    /// Recorded now, or earlier under the same Idempotency-Key.
+    Recorded(Vec<Receipt>),
+    /// The command asked for what the ledger already holds.
+    Unchanged,
+    Refused(ledger_core::domain::DomainError),
+}
+
+/// Appends one command for `caller` (whose role the handler has checked),
+/// leaving a refusal to the caller to word.
+pub async fn append_command(
+    state: &AppState,
+    caller: &WriteCaller,
+    command: Command,
+    idempotency: Option<IdempotencyClaim>,
+) -> Result<CommandOutcome, ApiError> {
+    let unit = AppendUnit {
+        actor: caller.principal.name.clone(),
+        commands: vec![command],
+        idempotency,
+        token_hash: Some(caller.token_hash.clone()),
+    };
+    match state.writer.append(unit).await? {
+        UnitOutcome::Appended(receipts) | UnitOutcome::Replayed(receipts) => Ok(CommandOutcome::Recorded(receipts)),
+        UnitOutcome::Unchanged => Ok(CommandOutcome::Unchanged),
+        UnitOutcome::IdempotencyConflict => {
+            Err(ApiError::Conflict("this Idempotency-Key was used with a different request".to_string()))
+        }
+        UnitOutcome::Refused { error, .. } => Ok(CommandOutcome::Refused(error)),
+        UnitOutcome::TokenRevoked => Err(ApiError::Unauthorized),
+    }
+}
+
+pub fn appended(receipt: Receipt) -> Appended {
     Appended { seq: receipt.seq, id: receipt.id, hash: receipt.hash, recorded_at: receipt.recorded_at }
 }
 
