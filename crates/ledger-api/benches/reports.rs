@@ -79,9 +79,10 @@ async fn page(url: &str, head: u64) {
     println!("checkpoint of {head} events:    {:.2} s", started.elapsed().as_secs_f64());
     let auditor =
         ledger_api::tokens::create(&ledger.store, ledger_api::tokens::Role::Auditor, None, "bench-auditor").await.unwrap();
-    let donor = ledger_api::tokens::create(&ledger.store, ledger_api::tokens::Role::Donor, Some(large_ledger::DONOR), "bench-donor")
-        .await
-        .unwrap();
+    let donor =
+        ledger_api::tokens::create(&ledger.store, ledger_api::tokens::Role::Donor, Some(large_ledger::DONOR), "bench-donor")
+            .await
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
