@@ -449,13 +449,22 @@ test_on_both_backends! {
         let (id, references) = cycle.released(THREE_ROWS).await;
         let donor = cycle.server.donor_token(AMIF).await;
         let other_donor = cycle.server.donor_token("BMZ").await;
-        let seen = cycle.server.get(&donor, &format!("/v1/payment-lists/{id}")).await;
+        // Donors see a list once the day of its latest change has closed
+        // (UTC), as every other donor figure: today it is not there yet.
+        let today = cycle.server.get(&donor, &format!("/v1/payment-lists/{id}")).await;
+        assert_problem(&today, 422, "a list that changed today, for a donor");
+        assert_eq!(cycle.server.get(&donor, "/v1/payment-lists").await.json()["lists"], json!([]));
+        let tomorrow = TestServer::start_beside_days_ahead(&database, &cycle.server, 1).await;
+        let seen = tomorrow.get(&donor, &format!("/v1/payment-lists/{id}")).await;
         assert_eq!(seen.status, 200, "{}", seen.body);
         let seen = seen.json();
         assert_eq!(seen["total"], json!("600.00"));
         for hidden in ["approvals", "outcomes", "imported_by"] {
             assert!(seen.get(hidden).is_none(), "a donor sees totals only: {seen}");
         }
+        let listed = tomorrow.get(&donor, "/v1/payment-lists").await.json();
+        assert_eq!(listed["lists"].as_array().map(Vec::len), Some(1), "the donor lists its list the next day: {listed}");
+        tomorrow.stop().await;
         assert_problem(&cycle.server.get(&other_donor, &format!("/v1/payment-lists/{id}")).await, 404, "another donor's list");
         let listed = cycle.server.get(&other_donor, "/v1/payment-lists").await.json();
         assert_eq!(listed["lists"], json!([]), "another donor lists none");

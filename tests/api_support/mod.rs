@@ -86,8 +86,15 @@ impl TestServer {
     /// second `ledger serve` on one PostgreSQL (or one SQLite file).
     #[allow(dead_code, reason = "tests/payment_lists_http.rs starts a second server; tests/api.rs does not")]
     pub async fn start_beside(database: &TestDatabase, first: &TestServer) -> TestServer {
+        Self::start_beside_days_ahead(database, first, 0).await
+    }
+
+    /// As [`TestServer::start_beside`], with the second server's day set
+    /// `days` ahead.
+    #[allow(dead_code, reason = "tests/payment_lists_http.rs starts a second server; tests/api.rs does not")]
+    pub async fn start_beside_days_ahead(database: &TestDatabase, first: &TestServer, days: i64) -> TestServer {
         let tokens = [first.admin.clone(), first.finance_officer.clone(), first.auditor.clone()];
-        Self::serve(database.open().await, Clock::system(), tokens).await
+        Self::serve(database.open().await, Clock::days_ahead(days), tokens).await
     }
 
     async fn serve(ledger: Ledger, clock: Clock, [admin, finance_officer, auditor]: [String; 3]) -> TestServer {

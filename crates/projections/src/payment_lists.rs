@@ -149,6 +149,8 @@ pub struct PaymentListSummary {
     pub imported_seq: u64,
     pub imported_at: String,
     pub content_hash: String,
+    /// The seq of the list's latest event.
+    pub updated_seq: u64,
 }
 
 /// One approval of a list.
@@ -197,7 +199,7 @@ pub struct PaymentListDetail {
 
 const SUMMARY_COLUMNS: &str = "l.id, l.programme, l.donor, l.country, l.currency, l.planned_on, t.status, l.rows, l.total, \
      t.held, t.delivered, t.failed, t.released_back, t.approvals, l.approvals_required, l.imported_by, l.imported_seq, \
-     l.imported_at, l.content_hash";
+     l.imported_at, l.content_hash, t.updated_seq";
 
 fn summary_of(row: &sqlx::any::AnyRow) -> Result<PaymentListSummary, sqlx::Error> {
     let currency = parse(Currency::parse(&row.try_get::<String, _>(4)?))?;
@@ -223,6 +225,7 @@ fn summary_of(row: &sqlx::any::AnyRow) -> Result<PaymentListSummary, sqlx::Error
         imported_seq: parse(u64::try_from(row.try_get::<i64, _>(16)?))?,
         imported_at: row.try_get(17)?,
         content_hash: row.try_get(18)?,
+        updated_seq: parse(u64::try_from(row.try_get::<i64, _>(19)?))?,
     })
 }
 

@@ -286,6 +286,10 @@ pub async fn list_payment_lists(
         })?),
     };
     let donor = donor_scope(&caller)?;
+    let closed_day = match donor {
+        Some(_) => Some(donor_closed_day(&state).await?),
+        None => None,
+    };
     let mut connection = connection(&state).await?;
     let summaries = lists::payment_lists(
         &mut connection,
@@ -299,9 +303,21 @@ pub async fn list_payment_lists(
     let lists = summaries
         .into_iter()
         .filter(|summary| donor.is_none_or(|donor| summary.donor == donor))
+        .filter(|summary| closed_day.is_none_or(|seq| summary.updated_seq <= seq))
         .map(|summary| if donor.is_some() { for_donor(summary_view(summary)) } else { summary_view(summary) })
         .collect();
     Ok(axum::Json(PaymentListsAnswer { lists }).into_response())
+}
+
+/// The last seq of the last closed UTC day: donors see a list only once
+/// its latest change is in a closed day, so that its live figures are the
+/// figures of that day, as every other donor read.
+async fn donor_closed_day(state: &AppState) -> Result<u64, ApiError> {
+    let none = super::as_of::AsOf { as_of_seq: None, as_of: None };
+    match super::as_of::resolve(state, Role::Donor, &none).await? {
+        super::as_of::Point::Seq(seq, _) => Ok(seq),
+        super::as_of::Point::Live => unreachable!("donor figures always stand at a closed day"),
+    }
 }
 
 /// The donor a caller is kept to (`None`: every list), or 403.
@@ -321,7 +337,8 @@ fn list_id(text: &str) -> Result<Uuid, ApiError> {
 
 /// One payment list: status, approvals, totals and each row's outcome (donors: totals only)
 #[utoipa::path(get, path = "/v1/payment-lists/{id}", params(("id" = String, Path, description = "the list's id")),
-    responses((status = 200, body = PaymentListView), (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem)),
+    responses((status = 200, body = PaymentListView), (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem, description = "a donor asks for a list that changed today (UTC)")),
     security(("bearer" = [])))]
 pub async fn payment_list(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let donor = donor_scope(&caller)?;
@@ -331,6 +348,13 @@ pub async fn payment_list(State(state): State<AppState>, caller: Caller, Path(id
         let summary = lists::payment_list_summary(&mut connection, id).await.map_err(database)?;
         // A donor is told no more of another donor's list than that it is not its own to read.
         let summary = summary.filter(|summary| summary.donor == donor).ok_or_else(no_list)?;
+        drop(connection);
+        if summary.updated_seq > donor_closed_day(&state).await? {
+            return Err(ApiError::NotReached(
+                "this list changed today (UTC); donors see a list's figures once the day of its latest change has closed"
+                    .to_string(),
+            ));
+        }
         return Ok(axum::Json(for_donor(summary_view(summary))).into_response());
     }
     let detail = lists::payment_list(&mut connection, id).await.map_err(database)?.ok_or_else(no_list)?;
