@@ -1072,6 +1072,16 @@ test_on_both_backends! {
             .map(|(path, method)| format!("{method} {path}"))
             .collect();
         assert!(missing.is_empty(), "operations of the brief missing from the document: {missing:?}");
+        let type_filter = document["paths"]["/v1/events"]["get"]["parameters"]
+            .as_array()
+            .and_then(|parameters| parameters.iter().find(|parameter| parameter["name"] == "type"))
+            .expect("the events read has a type filter");
+        let mut described: Vec<&str> =
+            type_filter["schema"]["enum"].as_array().expect("the type filter lists the event types").iter().filter_map(|name| name.as_str()).collect();
+        let mut written: Vec<&str> = ledger_core::domain::events::EVENT_TYPES.iter().map(|(name, _)| *name).collect();
+        described.sort_unstable();
+        written.sort_unstable();
+        assert_eq!(described, written, "the type filter names every event type the ledger writes");
         server.stop().await;
     }
 }

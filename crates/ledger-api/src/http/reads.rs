@@ -180,6 +180,13 @@ pub enum EventTypeName {
     CashReinsertionPaid,
     InKindGrantDelivered,
     EntryReversed,
+    PaymentListImported,
+    PaymentListApproved,
+    PaymentListReleased,
+    PaymentListConfirmed,
+    PaymentListCancelled,
+    PaymentListClosed,
+    ProgrammeApprovalsSet,
 }
 
 /// Events read, at most, to answer one filtered page: a page may come back
