@@ -8,10 +8,18 @@ mod common;
 #[allow(dead_code, reason = "the harness serves tests/api.rs as well; these tests use part of it")]
 mod api_support;
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use api_support::{TestServer, assert_problem, cash_body, detail};
 use common::*;
+use ledger_api::config::Ledger;
 use ledger_core::domain::Command;
-use ledger_core::store::{Appender, Backend, Receipt, StoreError, UnitOutcome};
+use ledger_core::store::{
+    APPEND_IDLE_IN_TRANSACTION_MS, Appender, Backend, Receipt, SETTLE_LOCK_WAIT_MS, StoreError, UnitOutcome,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// A payment of 1.00 EUR from the fixture's Moroccan budget line.
 fn payment(index: usize) -> Command {
@@ -247,4 +255,262 @@ async fn over_http_a_lost_database_is_a_503_and_the_resent_request_is_recorded_o
     );
     assert_eq!(server.head_seq().await, seq);
     server.stop().await;
+}
+
+/// A commit whose answer is lost while the commit itself is still on its
+/// way to PostgreSQL is settled by what the server then did, never by a
+/// guess: a COMMIT that arrives late is waited for and acknowledged; a one
+/// statement that arrives after the question was answered writes nothing;
+/// a COMMIT that never arrives is rolled back by the server, and the
+/// answer is "not written" before the settling wait is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_still_on_its_way_when_its_answer_is_lost_is_settled_by_what_the_server_did() {
+    let Some(database) = TestDatabase::postgres().await else { return };
+    let direct = database.open().await;
+    let mut acknowledged = standard_fixture(&mut direct.appender()).await;
+    let proxy = HoldingProxy::start(&database.url).await;
+    let ledger = Ledger::open_with_keys(&proxy.url, test_keys()).await.expect("the ledger opens through the proxy");
+    let mut appender = ledger.appender();
+
+    // The path that takes the chain lock (a new appender's first batch):
+    // the COMMIT reaches the server 1.5 s after the connection was cut.
+    let held = proxy.hold_next(COMMIT_MESSAGE, Some(Duration::from_millis(1_500)));
+    let appended = appender.append(&[unit(vec![payment(1)])]).await;
+    held.await.expect("the COMMIT was held and then sent on");
+    match appended {
+        Ok(mut outcomes) => match outcomes.remove(0) {
+            UnitOutcome::Appended(receipts) => acknowledged.extend(receipts),
+            other => panic!("not appended: {other:?}"),
+        },
+        Err(error) => panic!("a commit that reached the server late is settled as committed, not {error:?}"),
+    }
+    assert_exactly_these_are_stored(&direct.store, &acknowledged).await;
+
+    // The one-statement path (the appender's state is current again): the
+    // whole statement reaches the server 1.5 s after the cut.
+    acknowledged.push(append_ok(&mut appender, payment(2)).await);
+    let held = proxy.hold_next(b"WITH locked AS", Some(Duration::from_millis(1_500)));
+    let refused = appender.append(&[unit(vec![payment(3)])]).await;
+    held.await.expect("the statement was held and then sent on");
+    assert!(matches!(refused, Err(StoreError::Unreachable(_))), "the lost statement is reported as not written: {refused:?}");
+    // The late statement has run by now: the server answered it.
+    assert_exactly_these_are_stored(&direct.store, &acknowledged).await;
+    acknowledged.push(append_ok(&mut appender, payment(4)).await);
+
+    // A COMMIT that never arrives: the transaction sits idle on the server,
+    // holding the chain lock, until the server rolls it back. Another
+    // writer first moves the count on, so that the appender's next batch
+    // takes the chain lock and commits with a COMMIT of its own.
+    acknowledged.push(append_ok(&mut direct.appender(), payment(5)).await);
+    let _held = proxy.hold_next(COMMIT_MESSAGE, None);
+    let started = Instant::now();
+    let refused = appender.append(&[unit(vec![payment(6)])]).await;
+    let waited = started.elapsed();
+    assert!(matches!(refused, Err(StoreError::Unreachable(_))), "a COMMIT that never arrived is not written: {refused:?}");
+    assert!(
+        waited >= Duration::from_millis(APPEND_IDLE_IN_TRANSACTION_MS) && waited < Duration::from_millis(SETTLE_LOCK_WAIT_MS),
+        "the answer waited for the server to end the transaction, and came before the settling wait was over: {waited:?}"
+    );
+    assert_exactly_these_are_stored(&direct.store, &acknowledged).await;
+    acknowledged.push(append_ok(&mut appender, payment(7)).await);
+
+    drop((appender, ledger, proxy));
+    assert_exactly_these_are_stored(&direct.store, &acknowledged).await;
+    assert_chain_valid(&direct.store, &test_keys()).await;
+    assert_projections_equal_a_rebuild(&direct.store).await;
+}
+
+/// When the transaction that may have written the batch is still open on
+/// the server once the settling wait is over, the outcome is unknown, and
+/// said so: here another session holds the chain lock while the one
+/// statement of a lost connection waits behind it. When that session ends,
+/// the late statement is committed, and the request resent with its
+/// Idempotency-Key is answered with that event, not appended again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_transaction_outlasts_the_settling_wait_is_an_unknown_outcome_that_a_resend_settles() {
+    let Some(database) = TestDatabase::postgres().await else { return };
+    let direct = database.open().await;
+    let mut acknowledged = standard_fixture(&mut direct.appender()).await;
+    let proxy = HoldingProxy::start(&database.url).await;
+    let ledger = Ledger::open_with_keys(&proxy.url, test_keys()).await.expect("the ledger opens through the proxy");
+    let mut appender = ledger.appender();
+    acknowledged.push(append_ok(&mut appender, payment(1)).await);
+
+    let mut blocker = direct.store.pool().begin().await.unwrap();
+    sqlx::query("SELECT appends FROM chain_lock WHERE id = 1 FOR UPDATE").execute(&mut *blocker).await.unwrap();
+    let held = proxy.hold_next(b"WITH locked AS", Some(Duration::from_millis(200)));
+    let resend = || unit_with_key(vec![payment(2)], "settle-unknown-1", "request-hash-1");
+    let unknown = appender.append(&[resend()]).await;
+    assert!(matches!(unknown, Err(StoreError::OutcomeUnknown(_))), "the outcome is unknown while the lock is held: {unknown:?}");
+    blocker.rollback().await.unwrap();
+    held.await.expect("the statement was sent on");
+
+    // The late statement now takes the lock at its count and commits.
+    let stored = loop {
+        let events = all_events(&direct.store).await;
+        if events.len() > acknowledged.len() {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stored.len(), acknowledged.len() + 1, "the late statement wrote its one event");
+    let late = stored.last().unwrap();
+    match appender.append(&[resend()]).await.expect("the resend is answered").remove(0) {
+        UnitOutcome::Replayed(receipts) => {
+            assert_eq!((receipts[0].seq, receipts[0].hash.clone()), (late.seq, hex::encode(late.hash)));
+            acknowledged.extend(receipts);
+        }
+        other => panic!("the resend is answered with the stored event, not {other:?}"),
+    }
+    drop((appender, ledger, proxy));
+    assert_exactly_these_are_stored(&direct.store, &acknowledged).await;
+    assert_chain_valid(&direct.store, &test_keys()).await;
+}
+
+/// The COMMIT statement as it crosses the wire unprepared (a Parse message
+/// of the unnamed statement).
+const COMMIT_MESSAGE: &[u8] = b"\0COMMIT\0";
+
+/// A TCP proxy in front of the test's PostgreSQL server that can, once,
+/// lose a statement's answer while the statement is still on its way: the
+/// client's connection is cut when it sends bytes holding a marker, and
+/// those bytes reach the server later (or never), on a server connection
+/// kept open meanwhile.
+struct HoldingProxy {
+    /// The database's URL with the proxy's address, and the statement cache
+    /// off, so that every statement's text crosses the wire.
+    url: String,
+    armed: Arc<Mutex<Option<Hold>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+struct Hold {
+    marker: Vec<u8>,
+    /// `None`: never sent on.
+    delay: Option<Duration>,
+    sent_on: tokio::sync::oneshot::Sender<()>,
+}
+
+impl HoldingProxy {
+    async fn start(database_url: &str) -> HoldingProxy {
+        let options: sqlx::postgres::PgConnectOptions = database_url.parse().expect("the test database URL parses");
+        let upstream = format!("{}:{}", options.get_host(), options.get_port());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (scheme, rest) = database_url.split_once("://").unwrap();
+        let (authority, path) = rest.split_once('/').unwrap();
+        let user = authority.rsplit_once('@').map(|(user, _)| format!("{user}@")).unwrap_or_default();
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let url = format!("{scheme}://{user}{address}/{path}{separator}statement-cache-capacity=0");
+        let armed: Arc<Mutex<Option<Hold>>> = Arc::default();
+        let accepting = tokio::spawn({
+            let armed = armed.clone();
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let server = TcpStream::connect(&upstream).await.expect("the proxy reaches PostgreSQL");
+                    tokio::spawn(relay(client, server, armed.clone()));
+                }
+            }
+        });
+        HoldingProxy { url, armed, accepting }
+    }
+
+    /// Arms the proxy: the next bytes from a client that hold `marker` are
+    /// held. The answer is sent when they have been sent on to the server
+    /// and the server's answer read.
+    fn hold_next(&self, marker: &[u8], delay: Option<Duration>) -> tokio::sync::oneshot::Receiver<()> {
+        let (sent_on, sent) = tokio::sync::oneshot::channel();
+        *self.armed.lock().unwrap() = Some(Hold { marker: marker.to_vec(), delay, sent_on });
+        sent
+    }
+}
+
+impl Drop for HoldingProxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+fn contains(bytes: &[u8], part: &[u8]) -> bool {
+    bytes.windows(part.len()).any(|window| window == part)
+}
+
+async fn relay(client: TcpStream, server: TcpStream, armed: Arc<Mutex<Option<Hold>>>) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    // The server's answers go to the client until the cut, when this hands
+    // the server's side back.
+    let (cut, mut cut_signal) = tokio::sync::oneshot::channel::<()>();
+    let answers = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            tokio::select! {
+                _ = &mut cut_signal => return Some(server_read),
+                read = server_read.read(&mut buffer) => match read {
+                    Ok(0) | Err(_) => return None,
+                    Ok(read) => {
+                        if client_write.write_all(&buffer[..read]).await.is_err() {
+                            return None;
+                        }
+                    }
+                },
+            }
+        }
+    });
+    let mut buffer = vec![0u8; 64 * 1024];
+    // The statement's execution, once its Parse message went by: sqlx
+    // prepares a statement (Parse, Describe, Sync), reads the answer, then
+    // executes it (Bind, Execute, Sync), and only the execution commits.
+    let mut execution: Option<Vec<u8>> = None;
+    let (mut held, hold) = loop {
+        let read = match client_read.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        let chunk = &buffer[..read];
+        if let Some(bind) = &execution {
+            if contains(chunk, bind) {
+                let hold = armed.lock().unwrap().take().expect("armed until the execution is held");
+                break (chunk.to_vec(), hold);
+            }
+        } else if let Some(hold) = armed.lock().unwrap().as_ref() {
+            if let Some(at) = chunk.windows(hold.marker.len()).position(|window| window == hold.marker) {
+                // The statement's name ends where its text starts; a Bind
+                // message names it after the (empty) portal's name.
+                let text = at + usize::from(hold.marker.first() == Some(&0));
+                let name_at =
+                    chunk[..text].windows(7).rposition(|window| window == b"sqlx_s_").expect("sqlx names its statements");
+                execution = Some([&b"\0"[..], &chunk[name_at..text]].concat());
+            }
+        }
+        if server_write.write_all(chunk).await.is_err() {
+            return;
+        }
+    };
+    // The rest of what the client sent with it (it then waits for the
+    // answer), so that the server gets whole messages.
+    while let Ok(Ok(read)) = tokio::time::timeout(Duration::from_millis(100), client_read.read(&mut buffer)).await {
+        if read == 0 {
+            break;
+        }
+        held.extend_from_slice(&buffer[..read]);
+    }
+    // Cut the client off: it sees its connection lost, with no answer.
+    let _ = cut.send(());
+    let Ok(Some(mut server_read)) = answers.await else { return };
+    drop(client_read);
+    let Some(delay) = hold.delay else {
+        // Never sent on: the server connection stays open until the server
+        // ends it.
+        let _ = tokio::io::copy(&mut server_read, &mut tokio::io::sink()).await;
+        let _ = hold.sent_on.send(());
+        return;
+    };
+    tokio::time::sleep(delay).await;
+    if server_write.write_all(&held).await.is_ok() {
+        // The server's answer, read and dropped, shows the statement ran.
+        let mut answer = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(30), server_read.read(&mut answer)).await;
+    }
+    let _ = hold.sent_on.send(());
 }

@@ -24,6 +24,16 @@ pub const UNIT_COMMANDS_MAX: usize = 1_000;
 /// Events one unit made from a file (a payment list's confirmation: one
 /// event per delivered row, the confirmation and the closing) may record.
 pub const FILE_UNIT_EVENTS_MAX: usize = PAYMENT_LIST_ROWS_MAX + 2;
+/// How long an append's transaction may sit idle on PostgreSQL, waiting for
+/// its next statement, before the server rolls it back and ends the session.
+/// A batch sends its statements back to back; a transaction left idle this
+/// long was lost by its writer, and would otherwise hold the chain lock
+/// until the server noticed the connection was gone.
+pub const APPEND_IDLE_IN_TRANSACTION_MS: u64 = 10_000;
+/// How long settling a commit whose answer was lost waits for the chain
+/// lock: longer than a lost transaction may stay idle, so that the server
+/// has ended it, one way or the other, before the wait is over.
+pub const SETTLE_LOCK_WAIT_MS: u64 = 15_000;
 
 /// A client's claim on an Idempotency-Key: the key and a hash of its request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +82,13 @@ pub enum UnitOutcome {
     /// (a confirmation file sent again): nothing was recorded, and nothing
     /// was refused.
     Unchanged,
+}
+
+/// Runs statements separated by semicolons in one round trip (PostgreSQL's
+/// simple query protocol: a query without arguments is sent unprepared).
+async fn execute_script(connection: &mut AnyConnection, script: &str) -> Result<(), StoreError> {
+    sqlx::Executor::execute(connection, script).await?;
+    Ok(())
 }
 
 pub(crate) struct Head {
@@ -208,11 +225,16 @@ impl Appender {
         let last = self.last.take();
         let mut connection = WriteConnection::new(self.store.acquire().await?);
         self.store.apply_page_limit(&mut connection).await?;
-        let begin = match self.store.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
-        sqlx::query(begin).execute(&mut *connection).await?;
+        match self.store.backend() {
+            Backend::Sqlite => {
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *connection).await?;
+            }
+            Backend::Postgres => {
+                // One round trip for both.
+                let begin = format!("BEGIN; SET LOCAL idle_in_transaction_session_timeout = {APPEND_IDLE_IN_TRANSACTION_MS}");
+                execute_script(&mut connection, &begin).await?;
+            }
+        }
         let (appends, batch, outcomes) = match self.decide_and_write(&mut connection, units, last).await {
             Ok(written) => written,
             Err(error) => {
@@ -285,18 +307,42 @@ impl Appender {
     /// new connection, whether the batch's last event is stored with its
     /// hash. Stored: the batch was committed after all (`Ok`). Not stored:
     /// it was not, and the commit's error stands. The database cannot be
-    /// asked: the outcome is unknown. The connection is opened for the
+    /// asked, or the batch's transaction is still open when the wait below
+    /// ends: the outcome is unknown. The connection is opened for the
     /// question, not taken from the pool, whose other connections may have
     /// been lost with the first.
+    ///
+    /// When PostgreSQL's answer was lost with the connection, the question
+    /// is asked under the chain lock, taken the way every append takes it
+    /// (its count moves on). A lost answer does not end the batch's
+    /// transaction on the server: its COMMIT, or the whole one statement,
+    /// may still be on its way. Taking the lock waits for a transaction that
+    /// holds it to end, committed or rolled back; and a one statement that
+    /// arrives after the question was answered finds the count moved on and
+    /// writes nothing. Either way the answer stays true. An error the server
+    /// answered ended its transaction, and SQLite's commit is over when its
+    /// call returns: for those a plain read tells.
     async fn settle_failed_commit(&self, head: &Head, error: StoreError) -> Result<(), StoreError> {
+        let under_lock = self.store.backend() == Backend::Postgres && matches!(error, StoreError::Unreachable(_));
         let stored = async {
             let mut connection = self.store.pool().connect_options().connect().await?;
-            let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
-                .bind(seq_to_i64(head.seq))
-                .fetch_optional(&mut connection)
-                .await?;
+            let asked = async {
+                if under_lock {
+                    execute_script(&mut connection, &format!("BEGIN; SET LOCAL lock_timeout = {SETTLE_LOCK_WAIT_MS}")).await?;
+                    super::lock_chain(&mut connection).await?;
+                }
+                let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
+                    .bind(seq_to_i64(head.seq))
+                    .fetch_optional(&mut connection)
+                    .await?;
+                if under_lock {
+                    sqlx::query("COMMIT").execute(&mut connection).await?;
+                }
+                Ok::<_, StoreError>(hash)
+            }
+            .await;
             let _ = connection.close().await;
-            Ok::<_, StoreError>(hash)
+            asked
         };
         match stored.await {
             Ok(Some(hash)) if hash == hex::encode(head.hash) => {
@@ -304,6 +350,11 @@ impl Appender {
                 Ok(())
             }
             Ok(_) => Err(error),
+            Err(StoreError::Busy(_)) => Err(StoreError::OutcomeUnknown(format!(
+                "{error}; after {SETTLE_LOCK_WAIT_MS} ms the transaction that wrote seq {} may still be open on the \
+                 database, so whether it was committed cannot be known yet",
+                head.seq
+            ))),
             Err(asking) => Err(StoreError::OutcomeUnknown(format!(
                 "{error}; the database could not be asked afterwards whether seq {} was committed: {asking}",
                 head.seq

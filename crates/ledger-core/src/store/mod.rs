@@ -22,7 +22,10 @@ use crate::chain::{ChainFailure, ChainFault, ChainVerifier, EventRecord};
 use crate::domain::{EventBody, Seq, State};
 use crate::keys::KeyRing;
 
-pub use append::{AppendUnit, Appender, FILE_UNIT_EVENTS_MAX, IdempotencyClaim, Receipt, UNIT_COMMANDS_MAX, UnitOutcome};
+pub use append::{
+    APPEND_IDLE_IN_TRANSACTION_MS, AppendUnit, Appender, FILE_UNIT_EVENTS_MAX, IdempotencyClaim, Receipt, SETTLE_LOCK_WAIT_MS,
+    UNIT_COMMANDS_MAX, UnitOutcome,
+};
 pub use writer::Writer;
 
 /// Connections in the pool of an embedded SQLite database.
