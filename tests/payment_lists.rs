@@ -271,6 +271,57 @@ async fn cancelling_a_partly_confirmed_list_releases_the_rest_and_a_new_appender
 }
 on_both_backends!(cancelling_a_partly_confirmed_list_releases_the_rest_and_a_new_appender_sees_it);
 
+/// A list that an appender saw closed is not read again when that appender
+/// reloads its state after another server's append: a closed list never
+/// changes. The test changes the closed list's stored outcome behind the
+/// appender's back: the appender still answers the resent confirmation
+/// from what it knew, while a new appender, which reads the tables, sees
+/// the change. Once the change is undone, both agree.
+async fn a_closed_list_is_kept_across_reloads_and_not_read_again(database: TestDatabase) {
+    let ledger = database.open().await;
+    fund_one_line(&ledger).await;
+    let store = &ledger.store;
+    let mut appender = ledger.appender();
+    let list = list_id(1);
+    let references = released_list(&mut appender, store, list, LINE, three_rows()).await;
+    let file = || {
+        confirm_list(
+            list,
+            vec![
+                delivered(2, references[0].clone(), "1080.00"),
+                failed(3, references[1].clone()),
+                delivered(4, references[2].clone(), "324.00"),
+            ],
+        )
+    };
+    append_by(&mut appender, ACTOR, file()).await;
+    assert_eq!(detail(store, list).await.summary.status, PaymentListStatus::Closed);
+
+    // Another server appends, so the appender's next batch reloads.
+    let other = database.open().await;
+    append_ok(&mut other.appender(), pay_cash(&test_keys(), LINE, "MA-OTHER-1", "10.00", "EUR")).await;
+    let tamper = "UPDATE payment_outcomes SET status = 'failed' WHERE list = $1 AND row = 2";
+    sqlx::query(tamper).bind(list.to_string()).execute(store.pool()).await.unwrap();
+
+    let resent = append_unit(&mut appender, unit(vec![file()])).await;
+    assert_eq!(resent, UnitOutcome::Unchanged, "the reload kept the closed list as the appender knew it");
+    let fresh = database.open().await;
+    let read_again = append_unit(&mut fresh.appender(), unit(vec![file()])).await;
+    assert!(
+        matches!(read_again, UnitOutcome::Refused { .. }),
+        "a new appender reads the tables, where the row now failed: {read_again:?}"
+    );
+
+    let undo = "UPDATE payment_outcomes SET status = 'delivered' WHERE list = $1 AND row = 2";
+    sqlx::query(undo).bind(list.to_string()).execute(store.pool()).await.unwrap();
+    assert_eq!(append_unit(&mut database.open().await.appender(), unit(vec![file()])).await, UnitOutcome::Unchanged);
+    // The appender's later decisions still hold the other server's payment.
+    append_ok(&mut appender, pay_cash(&test_keys(), LINE, "MA-OTHER-2", "10.00", "EUR")).await;
+    assert_eq!(available_minor(store).await, 100_000 - 10_000 - 3_000 - 2_000);
+    assert_verified_and_rebuilt(store).await;
+}
+on_both_backends!(a_closed_list_is_kept_across_reloads_and_not_read_again);
+
 async fn held_money_is_refused_to_payments_and_reversals(database: TestDatabase) {
     let ledger = database.open().await;
     fund_one_line(&ledger).await;

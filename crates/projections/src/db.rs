@@ -7,7 +7,9 @@ use chrono::NaiveDate;
 
 use ledger_core::domain::payment_lists::APPROVALS_REQUIRED_DEFAULT;
 use ledger_core::domain::state::ProgrammeInfo;
-use ledger_core::domain::{BudgetLine, BudgetLineKey, CountryCode, Currency, DonorCode, Funding, ProgrammeCode, State};
+use ledger_core::domain::{
+    BudgetLine, BudgetLineKey, CountryCode, Currency, DonorCode, FinalPaymentLists, Funding, ProgrammeCode, State,
+};
 use ledger_core::store::one_statement::{self, Cell, Insert};
 use ledger_core::store::{self, Backend};
 use sqlx::{AnyConnection, Row};
@@ -284,8 +286,10 @@ pub(crate) fn corrupt(message: String) -> sqlx::Error {
     sqlx::Error::Decode(message.into())
 }
 
-/// Loads the decision state from the projection tables.
-pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::Error> {
+/// Loads the decision state from the projection tables; the final lists of
+/// `known` that the tables agree with are taken as they are
+/// (`payment_lists::load_into`).
+pub async fn load_state(connection: &mut AnyConnection, known: &FinalPaymentLists) -> Result<State, sqlx::Error> {
     let mut state = State::default();
     for row in sqlx::query("SELECT code FROM donors").fetch_all(&mut *connection).await? {
         state.donors.insert(DonorCode::parse(&row.try_get::<String, _>(0)?).map_err(|error| corrupt(error.to_string()))?);
@@ -348,7 +352,7 @@ pub async fn load_state(connection: &mut AnyConnection) -> Result<State, sqlx::E
         let seq: i64 = row.try_get(0)?;
         state.reversed.insert(u64::try_from(seq).map_err(|_| corrupt("negative seq in reversals".to_string()))?);
     }
-    crate::payment_lists::load_into(connection, &mut state).await?;
+    crate::payment_lists::load_into(connection, &mut state, known).await?;
     state.check_invariants().map_err(corrupt)?;
     Ok(state)
 }

@@ -9,7 +9,7 @@ pub mod rebuild;
 pub mod rows;
 
 use ledger_core::chain::EventRecord;
-use ledger_core::domain::{EventBody, State};
+use ledger_core::domain::{EventBody, FinalPaymentLists, State};
 use ledger_core::store::one_statement::Insert;
 use ledger_core::store::{BoxFuture, Projector};
 use sqlx::AnyConnection;
@@ -21,8 +21,12 @@ use crate::rows::Changes;
 pub struct LedgerProjector;
 
 impl Projector for LedgerProjector {
-    fn load_state<'c>(&'c self, connection: &'c mut AnyConnection) -> BoxFuture<'c, Result<State, sqlx::Error>> {
-        Box::pin(db::load_state(connection))
+    fn load_state<'c>(
+        &'c self,
+        connection: &'c mut AnyConnection,
+        known: &'c FinalPaymentLists,
+    ) -> BoxFuture<'c, Result<State, sqlx::Error>> {
+        Box::pin(db::load_state(connection, known))
     }
 
     fn apply<'c>(

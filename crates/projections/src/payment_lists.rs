@@ -3,13 +3,13 @@
 //! and each row's outcome, the provider's instructions, and the earlier
 //! assistance of the returnees of a list (duplicate warnings).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use ledger_core::domain::payment_lists::{DeliveryStatus, ListRowState, PaymentListState, PaymentListStatus, RowOutcomeState};
 use ledger_core::domain::types::{BeneficiaryRef, Currency, PaymentMethod, format_minor_units};
-use ledger_core::domain::{BudgetLineKey, CountryCode, DonorCode, ProgrammeCode, State};
+use ledger_core::domain::{BudgetLineKey, CountryCode, DonorCode, FinalPaymentLists, ProgrammeCode, State};
 use ledger_core::store::{self, Backend};
 use rust_decimal::Decimal;
 use sqlx::{AnyConnection, Row};
@@ -19,6 +19,9 @@ use crate::db::corrupt;
 
 /// Most lists one answer of `payment_lists` holds.
 pub const PAYMENT_LISTS_PAGE_MAX: u32 = 1_000;
+/// Most final lists whose rows a load of the decision state reads list by
+/// list; with more, it reads every row in one query.
+const FINAL_LISTS_READ_ONE_BY_ONE_MAX: usize = 16;
 /// Most returnees `earlier_assistance` is asked about at once.
 pub const ASSISTANCE_QUERY_REFS_MAX: usize = 50_000;
 
@@ -39,86 +42,136 @@ fn money(minor: i64, currency: Currency) -> Decimal {
 }
 
 /// Loads every payment list into the decision state (the lists' holds are
-/// already in the budget lines).
-pub async fn load_into(connection: &mut AnyConnection, state: &mut State) -> Result<(), sqlx::Error> {
+/// already in the budget lines). A list of `known` that the tables hold as
+/// final with the same status and hold is taken from there: a final list
+/// never changes, so only the open lists, and final ones not known yet, have
+/// their approvals and rows read.
+pub async fn load_into(connection: &mut AnyConnection, state: &mut State, known: &FinalPaymentLists) -> Result<(), sqlx::Error> {
     let mut lists: HashMap<String, PaymentListState> = HashMap::new();
+    let mut kept: Vec<(Uuid, Arc<PaymentListState>)> = Vec::new();
     let sql = "SELECT l.id, l.programme, l.donor, l.country, l.currency, l.imported_by, l.content_hash, \
                l.approvals_required, t.status, t.held FROM payment_lists l JOIN payment_list_totals t ON t.id = l.id";
     for row in sqlx::query(sql).fetch_all(&mut *connection).await? {
+        let id: String = row.try_get(0)?;
+        let status_text: String = row.try_get(8)?;
+        let status = PaymentListStatus::parse(&status_text).ok_or_else(|| corrupt(format!("list status {status_text:?}")))?;
+        let held: i64 = row.try_get(9)?;
+        let uuid = parse(Uuid::parse_str(&id))?;
+        if let Some(list) = known.get(&uuid).filter(|list| status.is_final() && list.status == status && list.held == held) {
+            kept.push((uuid, list.clone()));
+            continue;
+        }
         let line = BudgetLineKey {
             programme: parse(ProgrammeCode::parse(&row.try_get::<String, _>(1)?))?,
             donor: parse(DonorCode::parse(&row.try_get::<String, _>(2)?))?,
             country: parse(CountryCode::parse(&row.try_get::<String, _>(3)?))?,
         };
-        let status_text: String = row.try_get(8)?;
         let list = PaymentListState {
             line,
             currency: parse(Currency::parse(&row.try_get::<String, _>(4)?))?,
-            status: PaymentListStatus::parse(&status_text).ok_or_else(|| corrupt(format!("list status {status_text:?}")))?,
+            status,
             imported_by: row.try_get(5)?,
             content_hash: row.try_get(6)?,
             approvals_required: count(row.try_get(7)?)?,
             approvals: Vec::new(),
             rows: Vec::new(),
             by_reference: HashMap::new(),
-            held: row.try_get(9)?,
+            held,
         };
-        lists.insert(row.try_get(0)?, list);
+        lists.insert(id, list);
     }
-    if lists.is_empty() {
+    let mut references: HashSet<String> = HashSet::new();
+    for (id, list) in kept {
+        references.extend(list.by_reference.keys().cloned());
+        state.payment_lists.insert(id, list);
+    }
+    if !lists.is_empty() {
+        let approvals = "SELECT list, approved_by FROM payment_list_approvals ORDER BY list, approval";
+        for row in sqlx::query(approvals).fetch_all(&mut *connection).await? {
+            let id: String = row.try_get(0)?;
+            if let Some(list) = lists.get_mut(&id) {
+                list.approvals.push(row.try_get(1)?);
+            } else if !state.payment_lists.contains_key(&parse(Uuid::parse_str(&id))?) {
+                return Err(corrupt(format!("approval of unknown list {id}")));
+            }
+        }
+        load_rows(connection, &mut lists).await?;
+    }
+    for (id, list) in lists {
+        references.extend(list.by_reference.keys().cloned());
+        state.payment_lists.insert(parse(Uuid::parse_str(&id))?, Arc::new(list));
+    }
+    state.payment_references = Arc::new(references);
+    Ok(())
+}
+
+/// The rows of `lists` with their references and outcomes: the rows of
+/// every open list in one query, those of each final list in one more; or,
+/// when many final lists are to be read (the first load), every row at once.
+async fn load_rows(connection: &mut AnyConnection, lists: &mut HashMap<String, PaymentListState>) -> Result<(), sqlx::Error> {
+    let columns = "SELECT r.list, r.row, r.beneficiary_ref, r.amount, r.paid_amount, r.paid_currency, r.method, \
+                   f.reference, o.status, o.delivered_amount, o.delivered_on, o.provider_transaction_id, o.charged \
+                   FROM payment_list_rows r \
+                   LEFT JOIN payment_references f ON f.list = r.list AND f.row = r.row \
+                   LEFT JOIN payment_outcomes o ON o.list = r.list AND o.row = r.row";
+    let finals = lists.values().filter(|list| list.status.is_final()).count();
+    if finals > FINAL_LISTS_READ_ONE_BY_ONE_MAX {
+        for row in sqlx::query(&format!("{columns} ORDER BY r.list, r.row")).fetch_all(&mut *connection).await? {
+            let id: String = row.try_get(0)?;
+            if lists.contains_key(&id) {
+                add_row(lists, &row)?;
+            }
+        }
         return Ok(());
     }
-    let approvals = "SELECT list, approved_by FROM payment_list_approvals ORDER BY list, approval";
-    for row in sqlx::query(approvals).fetch_all(&mut *connection).await? {
-        let id: String = row.try_get(0)?;
-        let list = lists.get_mut(&id).ok_or_else(|| corrupt(format!("approval of unknown list {id}")))?;
-        list.approvals.push(row.try_get(1)?);
+    if finals < lists.len() {
+        let open = format!(
+            "{columns} JOIN payment_list_totals t ON t.id = r.list WHERE t.status NOT IN ('closed', 'cancelled') \
+             ORDER BY r.list, r.row"
+        );
+        for row in sqlx::query(&open).fetch_all(&mut *connection).await? {
+            add_row(lists, &row)?;
+        }
     }
-    load_rows(connection, &mut lists).await?;
-    for (id, list) in lists {
-        Arc::make_mut(&mut state.payment_references).extend(list.by_reference.keys().cloned());
-        state.payment_lists.insert(parse(Uuid::parse_str(&id))?, Arc::new(list));
+    let finals: Vec<String> = lists.iter().filter(|(_, list)| list.status.is_final()).map(|(id, _)| id.clone()).collect();
+    let one = format!("{columns} WHERE r.list = $1 ORDER BY r.row");
+    for id in finals {
+        for row in sqlx::query(&one).bind(&id).fetch_all(&mut *connection).await? {
+            add_row(lists, &row)?;
+        }
     }
     Ok(())
 }
 
-/// The rows of every list with their references and outcomes.
-async fn load_rows(connection: &mut AnyConnection, lists: &mut HashMap<String, PaymentListState>) -> Result<(), sqlx::Error> {
-    let sql = "SELECT r.list, r.row, r.beneficiary_ref, r.amount, r.paid_amount, r.paid_currency, r.method, \
-               f.reference, o.status, o.delivered_amount, o.delivered_on, o.provider_transaction_id, o.charged \
-               FROM payment_list_rows r \
-               LEFT JOIN payment_references f ON f.list = r.list AND f.row = r.row \
-               LEFT JOIN payment_outcomes o ON o.list = r.list AND o.row = r.row \
-               ORDER BY r.list, r.row";
-    for row in sqlx::query(sql).fetch_all(&mut *connection).await? {
-        let id: String = row.try_get(0)?;
-        let list = lists.get_mut(&id).ok_or_else(|| corrupt(format!("row of unknown list {id}")))?;
-        let status: Option<String> = row.try_get(8)?;
-        let outcome = match status {
-            None => None,
-            Some(status) => Some(RowOutcomeState {
-                status: if status == "delivered" { DeliveryStatus::Delivered } else { DeliveryStatus::Failed },
-                delivered_minor: row.try_get(9)?,
-                delivered_on: parse(row.try_get::<String, _>(10)?.parse::<NaiveDate>())?,
-                provider_transaction_id: row.try_get(11)?,
-                charged_minor: row.try_get(12)?,
-            }),
-        };
-        let reference: Option<String> = row.try_get(7)?;
-        if let Some(reference) = &reference {
-            list.by_reference.insert(reference.clone(), list.rows.len());
-        }
-        list.rows.push(ListRowState {
-            row: count(row.try_get(1)?)?,
-            beneficiary_ref: parse(BeneficiaryRef::parse(&row.try_get::<String, _>(2)?))?,
-            amount_minor: row.try_get(3)?,
-            paid_minor: row.try_get(4)?,
-            paid_currency: parse(Currency::parse(&row.try_get::<String, _>(5)?))?,
-            method: method_of(&row.try_get::<String, _>(6)?)?,
-            reference,
-            outcome,
-        });
+/// Adds one row of the query of `load_rows` to its list.
+fn add_row(lists: &mut HashMap<String, PaymentListState>, row: &sqlx::any::AnyRow) -> Result<(), sqlx::Error> {
+    let id: String = row.try_get(0)?;
+    let list = lists.get_mut(&id).ok_or_else(|| corrupt(format!("row of unknown list {id}")))?;
+    let status: Option<String> = row.try_get(8)?;
+    let outcome = match status {
+        None => None,
+        Some(status) => Some(RowOutcomeState {
+            status: if status == "delivered" { DeliveryStatus::Delivered } else { DeliveryStatus::Failed },
+            delivered_minor: row.try_get(9)?,
+            delivered_on: parse(row.try_get::<String, _>(10)?.parse::<NaiveDate>())?,
+            provider_transaction_id: row.try_get(11)?,
+            charged_minor: row.try_get(12)?,
+        }),
+    };
+    let reference: Option<String> = row.try_get(7)?;
+    if let Some(reference) = &reference {
+        list.by_reference.insert(reference.clone(), list.rows.len());
     }
+    list.rows.push(ListRowState {
+        row: count(row.try_get(1)?)?,
+        beneficiary_ref: parse(BeneficiaryRef::parse(&row.try_get::<String, _>(2)?))?,
+        amount_minor: row.try_get(3)?,
+        paid_minor: row.try_get(4)?,
+        paid_currency: parse(Currency::parse(&row.try_get::<String, _>(5)?))?,
+        method: method_of(&row.try_get::<String, _>(6)?)?,
+        reference,
+        outcome,
+    });
     Ok(())
 }
 

@@ -12,7 +12,7 @@ pub mod types;
 pub use decide::{Command, Decision, Recipient, ReversalTarget, decide, decide_events};
 pub use error::{DomainError, ErrorKind};
 pub use events::{EventBody, MoneyEntry};
-pub use state::{BudgetLine, BudgetLineKey, Funding, ProgrammeTotals, State, Total, TotalChange};
+pub use state::{BudgetLine, BudgetLineKey, FinalPaymentLists, Funding, ProgrammeTotals, State, Total, TotalChange};
 pub use types::{BeneficiaryRef, CountryCode, Currency, DonorCode, Money, ProgrammeCode, Seq};
 
 #[cfg(test)]

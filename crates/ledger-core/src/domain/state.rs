@@ -200,7 +200,17 @@ pub struct State {
     pub head_seq: Seq,
 }
 
+/// Payment lists that are closed or cancelled, by id. Such a list never
+/// changes again, so a copy known once stays true.
+pub type FinalPaymentLists = HashMap<uuid::Uuid, Arc<PaymentListState>>;
+
 impl State {
+    /// The closed and cancelled lists of this state.
+    pub fn final_payment_lists(&self) -> FinalPaymentLists {
+        let finals = self.payment_lists.iter().filter(|(_, list)| list.status.is_final());
+        finals.map(|(id, list)| (*id, list.clone())).collect()
+    }
+
     pub fn funding(&self, programme: &ProgrammeCode, donor: &DonorCode) -> Funding {
         self.funding.get(&(programme.clone(), donor.clone())).copied().unwrap_or_default()
     }

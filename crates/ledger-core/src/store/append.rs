@@ -13,7 +13,8 @@ use super::one_statement::{self, Cell, Insert, Lock};
 use super::{Backend, Projector, StoreError, record_from_row, seq_to_i64};
 use crate::chain::{EventRecord, GENESIS_PREV_HASH, HashedFields, event_hash};
 use crate::domain::payment_lists::PAYMENT_LIST_ROWS_MAX;
-use crate::domain::{Command, Decision, DomainError, EventBody, ReversalTarget, Seq, State, decide_events};
+use crate::domain::payment_lists::PaymentListEvent;
+use crate::domain::{Command, Decision, DomainError, EventBody, FinalPaymentLists, ReversalTarget, Seq, State, decide_events};
 use crate::keys::KeyRing;
 
 /// Events written per INSERT statement on SQLite (PostgreSQL takes them
@@ -117,6 +118,10 @@ pub struct Appender {
     keys: Arc<KeyRing>,
     projector: Arc<dyn Projector>,
     last: Option<LastCommit>,
+    /// The closed and cancelled lists of committed batches. Nothing changes
+    /// a final list, so a reload of the state takes them from here instead
+    /// of reading their rows again.
+    final_lists: FinalPaymentLists,
 }
 
 /// What this appender's last committed batch left behind.
@@ -137,7 +142,7 @@ struct Batch {
 
 impl Appender {
     pub fn new(store: super::Store, keys: Arc<KeyRing>, projector: Arc<dyn Projector>) -> Self {
-        Appender { store, keys, projector, last: None }
+        Appender { store, keys, projector, last: None, final_lists: FinalPaymentLists::new() }
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -205,6 +210,7 @@ impl Appender {
         };
         connection.finish();
         let Some(appends) = written else { return Ok(None) };
+        self.note_final_lists(&batch);
         self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
         Ok(Some(outcomes))
     }
@@ -235,7 +241,7 @@ impl Appender {
                 execute_script(&mut connection, &begin).await?;
             }
         }
-        let (appends, batch, outcomes) = match self.decide_and_write(&mut connection, units, last).await {
+        let (appends, batch, outcomes, reloaded) = match self.decide_and_write(&mut connection, units, last).await {
             Ok(written) => written,
             Err(error) => {
                 // Best effort: the connection is closed either way.
@@ -253,27 +259,44 @@ impl Appender {
             return Ok(outcomes);
         }
         connection.finish();
+        if reloaded {
+            self.final_lists = batch.state.final_payment_lists();
+        } else {
+            self.note_final_lists(&batch);
+        }
         self.last = Some(LastCommit { appends, head: batch.head, state: batch.state });
         Ok(outcomes)
     }
 
+    /// Keeps the lists a committed batch closed or cancelled.
+    fn note_final_lists(&mut self, batch: &Batch) {
+        for (_, body) in &batch.events {
+            if let EventBody::PaymentList(event @ (PaymentListEvent::Closed(_) | PaymentListEvent::Cancelled(_))) = body {
+                if let Some(list) = batch.state.payment_lists.get(&event.list()) {
+                    self.final_lists.insert(event.list(), list.clone());
+                }
+            }
+        }
+    }
+
     /// The body of `append_under_lock`, inside its transaction: the chain
-    /// lock's count, the batch decided and written, and the outcomes.
+    /// lock's count, the batch decided and written, the outcomes, and
+    /// whether the state was reloaded.
     async fn decide_and_write(
         &self,
         connection: &mut AnyConnection,
         units: &[AppendUnit],
         last: Option<LastCommit>,
-    ) -> Result<(i64, Batch, Vec<UnitOutcome>), StoreError> {
+    ) -> Result<(i64, Batch, Vec<UnitOutcome>, bool), StoreError> {
         // Queue behind any other writer, on this server or another.
         let appends = super::lock_chain(connection).await?;
-        let (head, state) = match last {
-            Some(last) if last.appends + 1 == appends => (last.head, last.state),
+        let (head, state, reloaded) = match last {
+            Some(last) if last.appends + 1 == appends => (last.head, last.state, false),
             _ => {
                 let head = read_head(connection).await?;
-                let mut state = self.projector.load_state(connection).await?;
+                let mut state = self.projector.load_state(connection, &self.final_lists).await?;
                 state.head_seq = head.seq;
-                (head, state)
+                (head, state, true)
             }
         };
         let mut batch = Batch { state, head, events: Vec::new(), idempotency: Vec::new() };
@@ -300,7 +323,7 @@ impl Appender {
                 }
             }
         }
-        Ok((appends, batch, outcomes))
+        Ok((appends, batch, outcomes, reloaded))
     }
 
     /// After a commit that did not answer success: asks the database, on a

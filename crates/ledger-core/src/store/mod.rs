@@ -19,7 +19,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
 
 use crate::chain::{ChainFailure, ChainFault, ChainVerifier, EventRecord};
-use crate::domain::{EventBody, Seq, State};
+use crate::domain::{EventBody, FinalPaymentLists, Seq, State};
 use crate::keys::KeyRing;
 
 pub use append::{
@@ -161,8 +161,15 @@ pub enum Backend {
 /// The read models kept beside the events. The store calls it inside the
 /// append transaction, so projections never lag or lead the chain.
 pub trait Projector: Send + Sync + 'static {
-    /// Loads the decision state from the projection tables.
-    fn load_state<'c>(&'c self, connection: &'c mut AnyConnection) -> BoxFuture<'c, Result<State, sqlx::Error>>;
+    /// Loads the decision state from the projection tables. The lists of
+    /// `known` are final and were read before: one the tables still hold as
+    /// final, with the same status and hold, is taken as it is, without its
+    /// rows being read again.
+    fn load_state<'c>(
+        &'c self,
+        connection: &'c mut AnyConnection,
+        known: &'c FinalPaymentLists,
+    ) -> BoxFuture<'c, Result<State, sqlx::Error>>;
     /// Applies newly appended events, in seq order.
     fn apply<'c>(
         &'c self,

@@ -30,6 +30,11 @@ impl PaymentListStatus {
         }
     }
 
+    /// Closed or cancelled: nothing changes the list any more.
+    pub fn is_final(&self) -> bool {
+        matches!(self, PaymentListStatus::Closed | PaymentListStatus::Cancelled)
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         [
             PaymentListStatus::Imported,
