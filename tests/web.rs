@@ -417,6 +417,9 @@ test_on_both_backends! {
         let balance = server.get(&server.auditor, &format!("/v1/programmes/{OTHER_PROGRAMME}/balance")).await.json();
         assert_eq!(tile["figures"]["committed"], balance["committed"], "{tile}");
         assert_eq!(tile["figures"]["beneficiaries_reached"], "0", "exact counts for other roles");
+        // Live monthly sums (summed by the database) are the donor's folded ones.
+        let tile = browser.run(TILE_FIGURES, json!([PROGRAMME])).await;
+        assert_eq!(tile["months"], json!({"2023-05": "350.00", "2023-06": "1520.00"}), "{tile}");
         let entry = browser.run("return document.querySelector('.tile[data-programme=MOTUSE] .entry').textContent;", json!([])).await;
         assert!(entry.as_str().is_some_and(|text| text.starts_with("Receipt of 2500.00 EUR from DK-MFA")), "the latest funding entry of any donor: {entry}");
         assert_eq!(check_in_browser(&browser).await["holds"], json!(true), "an auditor's check holds too");

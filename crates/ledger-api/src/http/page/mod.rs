@@ -266,19 +266,18 @@ fn add_month(monthly: &mut Monthly, kind: &str, assisted_on: &str, amount: i64) 
 }
 
 /// Disbursed per month of payment or delivery, from the live `assistance`
-/// rows not reversed.
+/// rows not reversed, summed by the database (a programme may hold a
+/// million rows; a few dozen sums cross the connection).
 async fn monthly_live(state: &AppState, programme: &str) -> Result<Monthly, ApiError> {
-    let rows = sqlx::query("SELECT kind, assisted_on, amount FROM assistance WHERE programme = $1 AND reversed = 0")
-        .bind(programme.to_string())
-        .fetch_all(state.ledger.store.pool())
-        .await
-        .map_err(StoreError::from)?;
+    let sql = "SELECT kind, substr(assisted_on, 1, 7) AS month, CAST(SUM(amount) AS BIGINT) FROM assistance \
+               WHERE programme = $1 AND reversed = 0 GROUP BY kind, substr(assisted_on, 1, 7)";
+    let rows = sqlx::query(sql).bind(programme.to_string()).fetch_all(state.ledger.store.pool()).await.map_err(StoreError::from)?;
     let mut monthly = Monthly::new();
     for row in rows {
         let kind: String = row.try_get(0).map_err(ApiError::internal)?;
-        let assisted_on: String = row.try_get(1).map_err(ApiError::internal)?;
+        let month: String = row.try_get(1).map_err(ApiError::internal)?;
         let amount: i64 = row.try_get(2).map_err(ApiError::internal)?;
-        add_month(&mut monthly, &kind, &assisted_on, amount);
+        add_month(&mut monthly, &kind, &month, amount);
     }
     Ok(monthly)
 }
