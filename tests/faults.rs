@@ -8,6 +8,7 @@ mod common;
 #[allow(dead_code, reason = "the harness serves tests/api.rs as well; these tests use part of it")]
 mod api_support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,8 @@ use common::*;
 use ledger_api::config::Ledger;
 use ledger_core::domain::Command;
 use ledger_core::store::{
-    APPEND_IDLE_IN_TRANSACTION_MS, Appender, Backend, Receipt, SETTLE_LOCK_WAIT_MS, StoreError, UnitOutcome,
+    ACQUIRE_TIMEOUT_MS, APPEND_IDLE_IN_TRANSACTION_MS, Appender, Backend, POSTGRES_POOL_CONNECTIONS_MAX, Receipt,
+    SETTLE_LOCK_WAIT_MS, SQLITE_POOL_CONNECTIONS_MAX, StoreError, UnitOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -367,6 +369,50 @@ async fn a_commit_whose_transaction_outlasts_the_settling_wait_is_an_unknown_out
     assert_chain_valid(&direct.store, &test_keys()).await;
 }
 
+test_on_both_backends! {
+    /// A pool whose every connection is in use, waited on until the acquire
+    /// timeout, is busy: the database is there, and the caller may retry.
+    async fn a_pool_with_every_connection_in_use_is_busy_not_unreachable(database: TestDatabase) {
+        let ledger = database.open().await;
+        let size = match database.backend {
+            Backend::Sqlite => SQLITE_POOL_CONNECTIONS_MAX,
+            Backend::Postgres => POSTGRES_POOL_CONNECTIONS_MAX,
+        };
+        let mut in_use = Vec::new();
+        for _ in 0..size {
+            in_use.push(ledger.store.acquire().await.expect("the pool has room"));
+        }
+        let started = Instant::now();
+        let refused = ledger.store.acquire().await;
+        assert!(matches!(refused, Err(StoreError::Busy(_))), "every connection in use is busy: {refused:?}");
+        assert!(started.elapsed() >= Duration::from_millis(ACQUIRE_TIMEOUT_MS), "the acquire waited its timeout first");
+        drop(in_use);
+        ledger.store.acquire().await.expect("a connection given back is taken again");
+    }
+}
+
+/// A PostgreSQL server that stops answering (here a proxy that accepts new
+/// connections and never answers them) makes a pool with room for another
+/// connection time out opening one: that is an unreachable database, not a
+/// busy one. Once the server answers again, connections open again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_cannot_open_a_connection_in_time_is_unreachable_not_busy() {
+    let Some(database) = TestDatabase::postgres().await else { return };
+    let proxy = HoldingProxy::start(&database.url).await;
+    let ledger = Ledger::open_with_keys(&proxy.url, test_keys()).await.expect("the ledger opens through the proxy");
+    // Every connection the pool holds is in use, so the next must be opened.
+    let mut in_use = Vec::new();
+    while ledger.store.pool().num_idle() > 0 || in_use.is_empty() {
+        in_use.push(ledger.store.acquire().await.expect("a connection"));
+    }
+    proxy.silent.store(true, Ordering::SeqCst);
+    let refused = ledger.store.acquire().await;
+    assert!(matches!(refused, Err(StoreError::Unreachable(_))), "a connection that cannot be opened is unreachable: {refused:?}");
+    proxy.silent.store(false, Ordering::SeqCst);
+    ledger.store.acquire().await.expect("connections open again once the server answers");
+    drop(in_use);
+}
+
 /// The COMMIT statement as it crosses the wire unprepared (a Parse message
 /// of the unnamed statement).
 const COMMIT_MESSAGE: &[u8] = b"\0COMMIT\0";
@@ -381,6 +427,9 @@ struct HoldingProxy {
     /// off, so that every statement's text crosses the wire.
     url: String,
     armed: Arc<Mutex<Option<Hold>>>,
+    /// Set: a new connection is accepted and then never answered, as a
+    /// server behind a broken network.
+    silent: Arc<AtomicBool>,
     accepting: tokio::task::JoinHandle<()>,
 }
 
@@ -403,16 +452,22 @@ impl HoldingProxy {
         let separator = if path.contains('?') { '&' } else { '?' };
         let url = format!("{scheme}://{user}{address}/{path}{separator}statement-cache-capacity=0");
         let armed: Arc<Mutex<Option<Hold>>> = Arc::default();
+        let silent = Arc::new(AtomicBool::new(false));
         let accepting = tokio::spawn({
-            let armed = armed.clone();
+            let (armed, silent) = (armed.clone(), silent.clone());
             async move {
+                let mut unanswered = Vec::new();
                 while let Ok((client, _)) = listener.accept().await {
+                    if silent.load(Ordering::SeqCst) {
+                        unanswered.push(client);
+                        continue;
+                    }
                     let server = TcpStream::connect(&upstream).await.expect("the proxy reaches PostgreSQL");
                     tokio::spawn(relay(client, server, armed.clone()));
                 }
             }
         });
-        HoldingProxy { url, armed, accepting }
+        HoldingProxy { url, armed, silent, accepting }
     }
 
     /// Arms the proxy: the next bytes from a client that hold `marker` are

@@ -271,7 +271,8 @@ fn add_month(monthly: &mut Monthly, kind: &str, assisted_on: &str, amount: i64) 
 async fn monthly_live(state: &AppState, programme: &str) -> Result<Monthly, ApiError> {
     let sql = "SELECT kind, substr(assisted_on, 1, 7) AS month, CAST(SUM(amount) AS BIGINT) FROM assistance \
                WHERE programme = $1 AND reversed = 0 GROUP BY kind, substr(assisted_on, 1, 7)";
-    let rows = sqlx::query(sql).bind(programme.to_string()).fetch_all(state.ledger.store.pool()).await.map_err(StoreError::from)?;
+    let rows =
+        sqlx::query(sql).bind(programme.to_string()).fetch_all(state.ledger.store.pool()).await.map_err(StoreError::from)?;
     let mut monthly = Monthly::new();
     for row in rows {
         let kind: String = row.try_get(0).map_err(ApiError::internal)?;
