@@ -17,7 +17,7 @@ use common::*;
 use ledger_api::config::Ledger;
 use ledger_core::domain::Command;
 use ledger_core::store::{
-    ACQUIRE_TIMEOUT_MS, APPEND_IDLE_IN_TRANSACTION_MS, Appender, Backend, POSTGRES_POOL_CONNECTIONS_MAX, Receipt,
+    ACQUIRE_TIMEOUT_MS, Appender, Backend, COMMIT_IDLE_IN_TRANSACTION_MS, POSTGRES_POOL_CONNECTIONS_MAX, Receipt,
     SETTLE_LOCK_WAIT_MS, SQLITE_POOL_CONNECTIONS_MAX, StoreError, UnitOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -310,7 +310,7 @@ async fn a_commit_still_on_its_way_when_its_answer_is_lost_is_settled_by_what_th
     let waited = started.elapsed();
     assert!(matches!(refused, Err(StoreError::Unreachable(_))), "a COMMIT that never arrived is not written: {refused:?}");
     assert!(
-        waited >= Duration::from_millis(APPEND_IDLE_IN_TRANSACTION_MS) && waited < Duration::from_millis(SETTLE_LOCK_WAIT_MS),
+        waited >= Duration::from_millis(COMMIT_IDLE_IN_TRANSACTION_MS) && waited < Duration::from_millis(SETTLE_LOCK_WAIT_MS),
         "the answer waited for the server to end the transaction, and came before the settling wait was over: {waited:?}"
     );
     assert_exactly_these_are_stored(&direct.store, &acknowledged).await;

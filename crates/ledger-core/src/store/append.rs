@@ -26,14 +26,19 @@ pub const UNIT_COMMANDS_MAX: usize = 1_000;
 /// event per delivered row, the confirmation and the closing) may record.
 pub const FILE_UNIT_EVENTS_MAX: usize = PAYMENT_LIST_ROWS_MAX + 2;
 /// How long an append's transaction may sit idle on PostgreSQL, waiting for
-/// its next statement, before the server rolls it back and ends the session.
-/// A batch sends its statements back to back; a transaction left idle this
-/// long was lost by its writer, and would otherwise hold the chain lock
-/// until the server noticed the connection was gone.
-pub const APPEND_IDLE_IN_TRANSACTION_MS: u64 = 10_000;
+/// its next statement, before the server rolls it back and ends the
+/// session. Between its statements a batch decides (a 50,000-row file takes
+/// seconds); a transaction left idle this long was lost by its writer, and
+/// would otherwise hold the chain lock until the server noticed that the
+/// connection was gone.
+pub const APPEND_IDLE_IN_TRANSACTION_MS: u64 = 60_000;
+/// The same once the batch's writes are sent: only its COMMIT follows, at
+/// once, so a transaction idle this long has lost its COMMIT.
+pub const COMMIT_IDLE_IN_TRANSACTION_MS: u64 = 10_000;
 /// How long settling a commit whose answer was lost waits for the chain
-/// lock: longer than a lost transaction may stay idle, so that the server
-/// has ended it, one way or the other, before the wait is over.
+/// lock: longer than a transaction whose COMMIT was lost may stay idle, so
+/// that the server has ended it, one way or the other, before the wait is
+/// over.
 pub const SETTLE_LOCK_WAIT_MS: u64 = 15_000;
 
 /// A client's claim on an Idempotency-Key: the key and a hash of its request.
@@ -314,7 +319,8 @@ impl Appender {
                 Backend::Postgres => {
                     let mut inserts = chain_inserts(&batch)?;
                     inserts.extend(self.projector.inserts(connection, &batch.events).await?);
-                    one_statement::write(connection, &inserts).await.map_err(conflict_or_database)?;
+                    let lock = Lock::HeldUntilCommit { idle_ms: COMMIT_IDLE_IN_TRANSACTION_MS };
+                    one_statement::write_with(connection, &inserts, lock).await.map_err(conflict_or_database)?;
                 }
                 Backend::Sqlite => {
                     insert_events(connection, &batch.events).await?;

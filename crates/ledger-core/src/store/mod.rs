@@ -23,8 +23,8 @@ use crate::domain::{EventBody, FinalPaymentLists, Seq, State};
 use crate::keys::KeyRing;
 
 pub use append::{
-    APPEND_IDLE_IN_TRANSACTION_MS, AppendUnit, Appender, FILE_UNIT_EVENTS_MAX, IdempotencyClaim, Receipt, SETTLE_LOCK_WAIT_MS,
-    UNIT_COMMANDS_MAX, UnitOutcome,
+    APPEND_IDLE_IN_TRANSACTION_MS, AppendUnit, Appender, COMMIT_IDLE_IN_TRANSACTION_MS, FILE_UNIT_EVENTS_MAX, IdempotencyClaim,
+    Receipt, SETTLE_LOCK_WAIT_MS, UNIT_COMMANDS_MAX, UnitOutcome,
 };
 pub use writer::Writer;
 

@@ -120,6 +120,10 @@ impl Insert {
 pub(crate) enum Lock {
     /// The caller's transaction holds it already.
     Held,
+    /// As `Held`, for the last statement before the append's COMMIT: it
+    /// also shortens how long the transaction may then sit idle to
+    /// `idle_ms` (`SET LOCAL idle_in_transaction_session_timeout`).
+    HeldUntilCommit { idle_ms: u64 },
     /// The statement takes it if its count is still the bound `$1` and
     /// every token of the JSON array `$2` is valid (`tokens_valid`); else
     /// the statement writes nothing and returns no row.
@@ -134,7 +138,7 @@ pub(crate) enum Lock {
 pub(crate) fn statement(inserts: &[Insert], lock: Lock) -> String {
     let mut clauses = Vec::with_capacity(inserts.len() + 1);
     let (mut parameter, guard) = match lock {
-        Lock::Held => (1, ""),
+        Lock::Held | Lock::HeldUntilCommit { .. } => (1, ""),
         Lock::IfCountIs => {
             clauses.push(format!(
                 "locked AS (UPDATE chain_lock SET appends = appends + 1 WHERE id = 1 AND appends = $1 AND {} \
@@ -167,8 +171,11 @@ pub(crate) fn statement(inserts: &[Insert], lock: Lock) -> String {
         ));
     }
     let result = match lock {
-        Lock::Held => "SELECT 1",
-        Lock::IfCountIs => "SELECT appends FROM locked",
+        Lock::Held => "SELECT 1".to_string(),
+        Lock::HeldUntilCommit { idle_ms } => {
+            format!("SELECT 1 FROM (SELECT set_config('idle_in_transaction_session_timeout', '{idle_ms}', true)) AS idle")
+        }
+        Lock::IfCountIs => "SELECT appends FROM locked".to_string(),
     };
     format!("WITH {} {result}", clauses.join(", "))
 }
@@ -196,10 +203,16 @@ pub(crate) fn bind_all<'q, O>(
 
 /// Writes `inserts` in one statement, inside the caller's transaction.
 pub async fn write(connection: &mut AnyConnection, inserts: &[Insert]) -> Result<(), sqlx::Error> {
+    write_with(connection, inserts, Lock::Held).await
+}
+
+/// As `write`, with the statement's lock clause `lock` (`Held` or
+/// `HeldUntilCommit`).
+pub(crate) async fn write_with(connection: &mut AnyConnection, inserts: &[Insert], lock: Lock) -> Result<(), sqlx::Error> {
     if inserts.iter().all(Insert::is_empty) {
         return Ok(());
     }
-    let sql = statement(inserts, Lock::Held);
+    let sql = statement(inserts, lock);
     let query = bind_all(sqlx::query_scalar::<_, i32>(&sql), inserts);
     query.fetch_optional(&mut *connection).await?;
     Ok(())
@@ -228,6 +241,16 @@ mod tests {
             "string_to_array($6, chr(31)), 1)) AS r(a, b) WHERE EXISTS (SELECT FROM locked) ON CONFLICT (a) DO NOTHING)"
         ));
         assert!(sql.ends_with("SELECT appends FROM locked"));
+    }
+
+    #[test]
+    fn the_last_write_before_a_commit_shortens_the_idle_timeout_in_the_same_statement() {
+        let sql = statement(&[insert("x", "")], Lock::HeldUntilCommit { idle_ms: 10_000 });
+        assert!(sql.contains("FROM unnest(") && !sql.contains("locked"), "the caller holds the lock: {sql}");
+        assert!(
+            sql.ends_with("SELECT 1 FROM (SELECT set_config('idle_in_transaction_session_timeout', '10000', true)) AS idle"),
+            "{sql}"
+        );
     }
 
     #[test]
