@@ -452,6 +452,44 @@ test_on_both_backends! {
 }
 
 test_on_both_backends! {
+    /// A server that starts on a ledger some donor holds a token for folds
+    /// the donors' day (the end of yesterday, UTC) before any donor asks;
+    /// the day's first donor page is then answered from that fold, without
+    /// folding the events again. (No browser: the page's HTML over HTTP.)
+    async fn the_donors_day_is_folded_when_the_server_starts_before_any_donor_asks(database: TestDatabase) {
+        server_log();
+        let first = TestServer::start(&database).await;
+        funded_ledger(&first).await;
+        let token = first.donor_token(DONOR).await;
+        let head_hash: String = sqlx::query_scalar("SELECT hash FROM events ORDER BY seq DESC LIMIT 1")
+            .fetch_one(first.ledger.store.pool())
+            .await
+            .unwrap();
+        let folds_of_this_day = || {
+            let log = server_log();
+            let folds = log.lines().filter(|line| line.contains("folded the events for figures as of a past point"));
+            folds.filter(|line| line.contains(&head_hash)).count()
+        };
+        assert_eq!(folds_of_this_day(), 0, "nothing is folded while no donor token is on record at start");
+        // The next day, a server starts on this ledger.
+        let server = TestServer::start_beside_days_ahead(&database, &first, 1).await;
+        let started = std::time::Instant::now();
+        while folds_of_this_day() == 0 {
+            assert!(started.elapsed() < Duration::from_millis(WAIT_MS), "the donors' day was never folded ahead");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let page = server.get(&token, "/page/programmes").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(PROGRAMME), "the donor's programme is shown");
+        let balance = server.get(&token, &format!("/v1/programmes/{PROGRAMME}/balance")).await;
+        assert_eq!(balance.status, 200, "{}", balance.body);
+        assert_eq!(folds_of_this_day(), 1, "the donor's page and balance were answered from the fold made ahead");
+        server.stop().await;
+        first.stop().await;
+    }
+}
+
+test_on_both_backends! {
     /// The page and its assets carry the headers that keep it self-contained.
     async fn the_page_is_served_by_the_ledger_with_a_strict_policy(database: TestDatabase) {
         let server = TestServer::start(&database).await;

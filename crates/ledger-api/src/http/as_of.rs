@@ -140,16 +140,60 @@ impl FoldCache {
         if let Some(changes) = last.as_ref().filter(|changes| changes.last_seq == seq) {
             return Ok(changes.clone());
         }
+        let started = std::time::Instant::now();
         let folded = projections::rebuild::fold_until(&state.ledger.store, seq).await.map_err(|error| match error {
             projections::rebuild::RebuildError::Store(store) => ApiError::from(store),
             projections::rebuild::RebuildError::Database(database) => ApiError::from(StoreError::from(database)),
             other => ApiError::internal(other),
         })?;
         let folded = Arc::new(folded);
+        let head_hash: Option<String> = sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
+            .bind(i64::try_from(folded.last_seq).unwrap_or(i64::MAX))
+            .fetch_optional(state.ledger.store.pool())
+            .await
+            .map_err(StoreError::from)?;
+        tracing::info!(
+            seq = folded.last_seq,
+            head_hash = head_hash.as_deref().unwrap_or(""),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "folded the events for figures as of a past point"
+        );
         // A fold of an empty prefix says seq 0 whatever was asked.
         if folded.last_seq == seq {
             *last = Some(folded.clone());
         }
         Ok(folded)
     }
+}
+
+/// How often a server looks whether the donors' day has turned.
+pub const DONOR_DAY_CHECK_MS: u64 = 60_000;
+
+/// Keeps the fold of the donors' day (the end of yesterday, UTC) ready, so
+/// that the day's first donor request does not wait for it: the fold is
+/// made when the server starts and again within a minute of the day
+/// turning, while any donor token is valid (a ledger no donor reads keeps
+/// no fold in memory).
+pub async fn keep_donor_day_folded(state: AppState) {
+    loop {
+        if let Err(error) = fold_donor_day(&state).await {
+            tracing::warn!(error = %error, "the donors' day could not be folded ahead; a donor's request will fold it");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(DONOR_DAY_CHECK_MS)).await;
+    }
+}
+
+async fn fold_donor_day(state: &AppState) -> Result<(), ApiError> {
+    let donor_tokens: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM tokens WHERE role = 'donor' AND revoked_at IS NULL LIMIT 1")
+            .fetch_optional(state.ledger.store.pool())
+            .await
+            .map_err(StoreError::from)?;
+    if donor_tokens.is_none() {
+        return Ok(());
+    }
+    let today = state.clock.today();
+    let seq = last_seq_of_day(state, today.pred_opt().unwrap_or(today)).await?;
+    state.folds.at(state, seq).await?;
+    Ok(())
 }

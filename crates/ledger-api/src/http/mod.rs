@@ -183,9 +183,14 @@ pub async fn serve_on_with_clock(
     if !ledger.witness_urls.is_empty() {
         audit_tasks.spawn(crate::cosigning::push_periodically(ledger.clone(), merkle.clone(), cosignatures.clone()));
     }
-    let app = router(AppState { ledger, writer, merkle, tokens: Arc::default(), folds: Arc::default(), clock, cosignatures });
+    let state = AppState { ledger, writer, merkle, tokens: Arc::default(), folds: Arc::default(), clock, cosignatures };
+    audit_tasks.spawn(as_of::keep_donor_day_folded(state.clone()));
+    let app = router(state);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     audit_tasks.abort_all();
+    // They hold the state, and with it a handle on the writer: gone before
+    // the writer is waited for.
+    while audit_tasks.join_next().await.is_some() {}
     // The router (and every Writer handle) is gone: the writer drains its queue and stops.
     writer_task.await?;
     tracing::info!("stopped; every acknowledged event is committed");
