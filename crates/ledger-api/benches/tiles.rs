@@ -39,17 +39,6 @@ const REQUESTS: usize = 2_000;
 /// Seconds of each `wrk` run.
 const WRK_SECONDS: u32 = 10;
 
-/// The resident memory of this process, in MB, from `/proc`.
-fn resident_megabytes() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kilobytes = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    kilobytes / 1_000.0
-}
-
 fn percentile(sorted: &[Duration], percent: usize) -> Duration {
     sorted[(sorted.len() * percent / 100).min(sorted.len() - 1)]
 }
@@ -139,14 +128,14 @@ async fn run(name: &str, url: &str, events: usize) {
     }));
     let server = Server { base_url, token, client: reqwest::Client::new() };
 
-    let before = resident_megabytes();
+    let before = ledger_test_support::resident_megabytes();
     let started = Instant::now();
     let first = server.fetch(&TilePath { level: Some(0), index: 0, width: TILE_WIDTH }).await;
     assert_eq!(first.len(), 32 * TILE_WIDTH as usize);
     println!(
         "first tile after start:            {:.2} s (reads {size} event hashes into the tree); memory {before:.0} MB -> {:.0} MB",
         started.elapsed().as_secs_f64(),
-        resident_megabytes()
+        ledger_test_support::resident_megabytes()
     );
 
     let (full_0, _) = tiles_at(size, 0);

@@ -101,6 +101,18 @@ pub fn bench_backend_wanted(backend: &str) -> bool {
     named.is_empty() || named.iter().any(|name| name == backend)
 }
 
+/// The resident memory of this process, in MB, from `/proc` (0 where there
+/// is none): what the benches report of a server run in their process.
+pub fn resident_megabytes() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kilobytes = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kilobytes / 1_000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database_name;
