@@ -36,6 +36,14 @@ async fn assert_exactly_these_are_stored(store: &ledger_core::store::Store, ackn
     assert_eq!(stored, expected, "the stored chain is exactly the acknowledged events");
 }
 
+/// At the end of a scenario: exactly the acknowledged events are stored,
+/// the chain verifies, and the projections equal a rebuild.
+async fn assert_settled(store: &ledger_core::store::Store, acknowledged: &[Receipt]) {
+    assert_exactly_these_are_stored(store, acknowledged).await;
+    assert_chain_valid(store, &test_keys()).await;
+    assert_projections_equal_a_rebuild(store).await;
+}
+
 test_on_both_backends! {
     /// A commit that fails (here a deferred constraint, set up by the test,
     /// that refuses the transaction at COMMIT) acknowledges nothing, on the
@@ -66,9 +74,7 @@ test_on_both_backends! {
         acknowledged.push(append_ok(&mut other.appender(), payment(1000)).await);
         drop(ledger);
         let reopened = database.open().await;
-        assert_exactly_these_are_stored(&reopened.store, &acknowledged).await;
-        assert_chain_valid(&reopened.store, &test_keys()).await;
-        assert_projections_equal_a_rebuild(&reopened.store).await;
+        assert_settled(&reopened.store, &acknowledged).await;
     }
 }
 
@@ -168,9 +174,7 @@ async fn a_full_database_refuses_the_append_and_appends_resume_once_there_is_spa
     acknowledged.push(append_ok(&mut appender, payment(5_001)).await);
     drop((appender, ledger, other));
     let reopened = database.open().await;
-    assert_exactly_these_are_stored(&reopened.store, &acknowledged).await;
-    assert_chain_valid(&reopened.store, &test_keys()).await;
-    assert_projections_equal_a_rebuild(&reopened.store).await;
+    assert_settled(&reopened.store, &acknowledged).await;
 }
 
 /// A killed database session (as a PostgreSQL restart kills every one)
@@ -209,9 +213,7 @@ async fn a_killed_postgres_session_is_unreachable_not_an_internal_error_and_appe
     acknowledged.push(receipt);
     drop((appender, ledger, killer));
     let reopened = database.open().await;
-    assert_exactly_these_are_stored(&reopened.store, &acknowledged).await;
-    assert_chain_valid(&reopened.store, &test_keys()).await;
-    assert_projections_equal_a_rebuild(&reopened.store).await;
+    assert_settled(&reopened.store, &acknowledged).await;
 }
 
 /// Over HTTP, a killed database session (as a PostgreSQL restart gives) is
@@ -317,9 +319,7 @@ async fn a_commit_still_on_its_way_when_its_answer_is_lost_is_settled_by_what_th
     acknowledged.push(append_ok(&mut appender, payment(7)).await);
 
     drop((appender, ledger, proxy));
-    assert_exactly_these_are_stored(&direct.store, &acknowledged).await;
-    assert_chain_valid(&direct.store, &test_keys()).await;
-    assert_projections_equal_a_rebuild(&direct.store).await;
+    assert_settled(&direct.store, &acknowledged).await;
 }
 
 /// When the transaction that may have written the batch is still open on
@@ -365,8 +365,7 @@ async fn a_commit_whose_transaction_outlasts_the_settling_wait_is_an_unknown_out
         other => panic!("the resend is answered with the stored event, not {other:?}"),
     }
     drop((appender, ledger, proxy));
-    assert_exactly_these_are_stored(&direct.store, &acknowledged).await;
-    assert_chain_valid(&direct.store, &test_keys()).await;
+    assert_settled(&direct.store, &acknowledged).await;
 }
 
 test_on_both_backends! {
